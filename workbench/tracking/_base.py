@@ -1,0 +1,168 @@
+"""The recorder interface: engine and controller events in, MLflow / ML Metadata records out.
+
+Every method is called from the engine's threads and must return quickly; real
+recorders are wrapped in :class:`~workbench.tracking.AsyncRecorder`, which queues the
+events and writes them on a background thread, in order, in batches.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC
+from dataclasses import dataclass, field
+from typing import Any
+
+#: Run states (a trial's states; a standalone run uses the same names).
+RUN_STATES = ("Pending", "Running", "Succeeded", "Failed", "Pruned", "MetricsUnavailable", "Killed")
+#: Step states.
+STEP_STATES = ("Pending", "Running", "Succeeded", "Failed", "Cached", "Skipped", "Cancelled")
+#: Experiment states.
+EXPERIMENT_STATES = ("Created", "Running", "Succeeded", "Failed", "Stopped")
+
+
+@dataclass
+class ExperimentInfo:
+    """An experiment as the recorders see it."""
+
+    name: str
+    namespace: str = "default"
+    algorithm: str = ""
+    directions: list[str] = field(default_factory=list)
+    objective_metrics: list[str] = field(default_factory=list)
+    spec: dict[str, Any] = field(default_factory=dict)
+    state: str = "Running"
+
+
+@dataclass
+class RunInfo:
+    """One pipeline run: a trial of an experiment (``trial_number`` set) or a standalone run."""
+
+    run_id: str
+    experiment: str
+    pipeline: str
+    namespace: str = "default"
+    trial_number: int | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    state: str = "Running"
+    #: Final values of the objective and additional metrics (after metricStrategies).
+    metrics: dict[str, float] = field(default_factory=dict)
+    started: float = field(default_factory=time.time)
+    finished: float | None = None
+    message: str = ""
+
+
+@dataclass
+class OutputArtifact:
+    name: str
+    uri: str
+    type: str
+    #: Parameter outputs: the value as read back from the file.
+    value: Any = None
+
+
+@dataclass
+class StepInfo:
+    """One step of a run (one execution; a retry is a new attempt of the same step)."""
+
+    run_id: str
+    experiment: str
+    step: str
+    component: str
+    component_digest: str = ""
+    attempt: int = 1
+    state: str = "Running"
+    #: Resolved input parameter values.
+    inputs: dict[str, Any] = field(default_factory=dict)
+    #: Input artifacts: name -> (uri, type).
+    input_artifacts: dict[str, tuple[str, str]] = field(default_factory=dict)
+    outputs: list[OutputArtifact] = field(default_factory=list)
+    command: list[str] = field(default_factory=list)
+    log_path: str = ""
+    exit_code: int | None = None
+    started: float = field(default_factory=time.time)
+    finished: float | None = None
+    message: str = ""
+    trial_number: int | None = None
+
+
+class BaseRecorder(ABC):  # noqa: B024 - every hook is optional
+    """Receives run events. Subclasses override the hooks they care about.
+
+    Example:
+        >>> class Printer(BaseRecorder):
+        ...     def run_finished(self, run):
+        ...         print(run.run_id, run.state)
+        >>> Printer().run_finished(RunInfo(run_id="r1", experiment="e", pipeline="p", state="Succeeded"))
+        r1 Succeeded
+    """
+
+    def experiment_started(self, experiment: ExperimentInfo) -> None:
+        """The controller starts (or resumes) an experiment."""
+
+    def experiment_finished(self, experiment: ExperimentInfo) -> None:
+        """The experiment reached a final state (or was stopped)."""
+
+    def run_started(self, run: RunInfo) -> None:
+        """A pipeline run (a trial) starts."""
+
+    def step_started(self, step: StepInfo) -> None:
+        """A step (attempt) starts running."""
+
+    def step_finished(self, step: StepInfo) -> None:
+        """A step (attempt) ended: Succeeded, Failed, Cached, Skipped or Cancelled."""
+
+    def metric(self, run_id: str, step: str, name: str, value: float, index: int, timestamp: float) -> None:
+        """A metric value reported by a step while it runs (``index`` is its step/epoch)."""
+
+    def run_finished(self, run: RunInfo) -> None:
+        """A run ended; ``run.metrics`` holds the final metric values."""
+
+    def flush(self) -> None:
+        """Write everything queued so far."""
+
+    def close(self) -> None:
+        """Flush and release resources."""
+        self.flush()
+
+
+class CompositeRecorder(BaseRecorder):
+    """Sends every event to several recorders, in order."""
+
+    def __init__(self, recorders: list[BaseRecorder]) -> None:
+        self.recorders = recorders
+
+    def experiment_started(self, experiment: ExperimentInfo) -> None:
+        for r in self.recorders:
+            r.experiment_started(experiment)
+
+    def experiment_finished(self, experiment: ExperimentInfo) -> None:
+        for r in self.recorders:
+            r.experiment_finished(experiment)
+
+    def run_started(self, run: RunInfo) -> None:
+        for r in self.recorders:
+            r.run_started(run)
+
+    def step_started(self, step: StepInfo) -> None:
+        for r in self.recorders:
+            r.step_started(step)
+
+    def step_finished(self, step: StepInfo) -> None:
+        for r in self.recorders:
+            r.step_finished(step)
+
+    def metric(self, run_id: str, step: str, name: str, value: float, index: int, timestamp: float) -> None:
+        for r in self.recorders:
+            r.metric(run_id, step, name, value, index, timestamp)
+
+    def run_finished(self, run: RunInfo) -> None:
+        for r in self.recorders:
+            r.run_finished(run)
+
+    def flush(self) -> None:
+        for r in self.recorders:
+            r.flush()
+
+    def close(self) -> None:
+        for r in self.recorders:
+            r.close()

@@ -1,0 +1,88 @@
+"""The workspace: where every store lives.
+
+``WORKBENCH_HOME`` (default ``./.workbench``) holds the embedded stores::
+
+    optuna.journal     Optuna JournalStorage (studies and trials)
+    mlflow.db          MLflow tracking (SQLite), artifacts under mlruns/
+    mlmd.sqlite        ML Metadata (lineage)
+    artifacts/         step outputs, one folder per run and step
+    runs/              step logs, one folder per run and step
+    locks/             one lock file per experiment with a live controller
+
+A ``workbench.yaml`` in the home (or ``WORKBENCH_OPTUNA_URL``, ``WORKBENCH_MLFLOW_URI``,
+``WORKBENCH_MLMD_URL`` in the environment) points any store at a server instead.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from workbench.errors import SpecError
+from workbench.spec._yaml import read_yaml
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Store locations. Use :meth:`from_env` to get the current one.
+
+    Example:
+        >>> ws = Workspace.at("/tmp/wb-example")
+        >>> ws.artifacts.name
+        'artifacts'
+    """
+
+    home: Path
+    optuna_url: str
+    mlflow_uri: str
+    mlmd_url: str
+    artifacts: Path
+
+    @classmethod
+    def at(cls, home: str | Path) -> Workspace:
+        """The embedded default layout under ``home`` (created lazily by the stores)."""
+        h = Path(home).resolve()
+        settings: dict[str, str] = {}
+        config = h / "workbench.yaml"
+        if config.is_file():
+            data = read_yaml(config) or {}
+            if not isinstance(data, dict):
+                raise SpecError("expected a mapping of settings", source=str(config))
+            settings = {str(k): str(v) for k, v in data.items()}
+
+        def pick(key: str, env: str, default: str) -> str:
+            return os.environ.get(env) or settings.get(key) or default
+
+        return cls(
+            home=h,
+            optuna_url=pick("optuna", "WORKBENCH_OPTUNA_URL", f"journal:///{h / 'optuna.journal'}"),
+            mlflow_uri=pick("mlflow", "WORKBENCH_MLFLOW_URI", f"sqlite:///{h / 'mlflow.db'}"),
+            mlmd_url=pick("mlmd", "WORKBENCH_MLMD_URL", f"sqlite:///{h / 'mlmd.sqlite'}"),
+            artifacts=Path(pick("artifacts", "WORKBENCH_ARTIFACTS", str(h / "artifacts"))).resolve(),
+        )
+
+    @classmethod
+    def from_env(cls) -> Workspace:
+        """The workspace named by ``WORKBENCH_HOME`` (default ``./.workbench``)."""
+        return cls.at(os.environ.get("WORKBENCH_HOME", ".workbench"))
+
+    @property
+    def runs(self) -> Path:
+        return self.home / "runs"
+
+    @property
+    def locks(self) -> Path:
+        return self.home / "locks"
+
+    @property
+    def mlflow_artifacts(self) -> Path:
+        return self.home / "mlruns"
+
+    def ensure(self) -> None:
+        """Create the workspace folders (the first write to a workspace)."""
+        for d in (self.home, self.artifacts, self.runs, self.locks):
+            d.mkdir(parents=True, exist_ok=True)
+
+    def exists(self) -> bool:
+        return self.home.is_dir()
