@@ -59,6 +59,13 @@ def main(argv: list[str] | None = None) -> int:
         else:
             returns[name] = out
     result = func(**kwargs)
+    if spec.get("report_as"):
+        from workbench.runtime import report
+
+        if isinstance(result, dict):
+            report(**result)
+        elif result is not None:
+            report(**{spec["report_as"]: result})
     if returns:
         if len(returns) == 1 and "Output" in returns:
             values = {"Output": result}

@@ -92,6 +92,8 @@ class PythonImpl(SpecModel):
 
     file: str
     function: str
+    #: Report the function's return value as this metric (a number) or as metrics (a dict).
+    report_as: str | None = None
 
 
 class Implementation(SpecModel):

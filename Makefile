@@ -1,0 +1,44 @@
+# Workbench: `make run` runs the quickstart sweep, `make test` runs the test suite.
+# Both create .venv on first use and install what they need into it.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check
+
+.PHONY: install install-dev run test test-fast lint bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(PY)
+	$(PIP) install -q -e .
+	@touch $@
+
+# Tests also need the dev tools and torch (Optuna's GPSampler behind "bayesianoptimization").
+# torch 2.13.0 is taken from the local wheel cache where the machine has one (a CPU build).
+$(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
+	$(PIP) install -q 'torch==2.13.0' || echo "torch not installed: bayesianoptimization tests will be skipped"
+	$(PIP) install -q -e '.[dev]'
+	@touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+run: install
+	$(VENV)/bin/workbench run examples/quickstart.yaml
+
+test: install-dev
+	$(PY) -m pytest -q -p no:cacheprovider
+
+test-fast: install-dev
+	$(PY) -m pytest -q -m "not slow"
+
+lint: install-dev
+	$(VENV)/bin/ruff check .
+
+bench: install-dev
+	$(PY) benchmarks/bench_local.py
+
+clean:
+	rm -rf .workbench .pytest_cache

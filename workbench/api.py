@@ -1,0 +1,352 @@
+"""The Python API: a thin, typed layer over the objects the CLI uses.
+
+Example (a complete script; components must live in a file, guarded by ``__main__``)::
+
+    import workbench
+    from workbench import Experiment, Parameter
+
+    def objective(x: float, y: float) -> float:
+        return (x - 2) ** 2 + (y + 1) ** 2
+
+    if __name__ == "__main__":
+        results = workbench.tune(objective, parameters=[Parameter.double("x", -5, 5),
+                                                        Parameter.double("y", -5, 5)],
+                                 objective="loss", max_trials=30, name="tune-demo")
+        print(results.best_trial.params)
+
+        exp = Experiment(name="sk", objective="accuracy", direction="maximize",
+                         parameters=[Parameter.double("alpha", 1e-6, 1e-1, log=True)],
+                         template="sklearn-classifier", max_trials=10, parallel=2)
+        exp.run()
+        print(workbench.load("sk").trials_dataframe())
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from workbench.dsl import PythonComponent, describe
+from workbench.errors import SpecError, WorkbenchError
+from workbench.search.controller import Controller, Summary, TrialEvent, summarize
+from workbench.spec import ExperimentSpec, ParameterSpec, Pipeline, experiment_from_dict
+from workbench.workspace import Workspace
+
+
+class Parameter:
+    """Builders for search-space parameters (Katib parameter types).
+
+    Example:
+        >>> Parameter.double("lr", 1e-4, 1e-1, log=True).feasible_space.distribution
+        'logUniform'
+        >>> Parameter.categorical("opt", ["sgd", "adam"]).parameter_type
+        'categorical'
+    """
+
+    @staticmethod
+    def double(name: str, low: float, high: float, log: bool = False, step: float | None = None) -> ParameterSpec:
+        return _param(name, "double", min=low, max=high, step=step, distribution="logUniform" if log else None)
+
+    @staticmethod
+    def int(name: str, low: int, high: int, log: bool = False, step: int | None = None) -> ParameterSpec:
+        return _param(name, "int", min=low, max=high, step=step, distribution="logUniform" if log else None)
+
+    @staticmethod
+    def discrete(name: str, values: Sequence[float]) -> ParameterSpec:
+        return _param(name, "discrete", list=[str(v) for v in values])
+
+    @staticmethod
+    def categorical(name: str, values: Sequence[str]) -> ParameterSpec:
+        return _param(name, "categorical", list=[str(v) for v in values])
+
+
+def _param(name: str, kind: str, **space: Any) -> ParameterSpec:
+    from workbench.spec._validation import validate_model
+
+    feasible = {k: v for k, v in space.items() if v is not None}
+    return validate_model(ParameterSpec, {"name": name, "parameterType": kind, "feasibleSpace": feasible})
+
+
+def _trial_template(
+    template: str | None,
+    pipeline: Pipeline | str | Path | None,
+    component: Any,
+    arguments: dict[str, Any] | None,
+    report_as: str | None = None,
+) -> dict[str, Any]:
+    given = [x for x in (template, pipeline, component) if x is not None]
+    if len(given) != 1:
+        raise SpecError("give exactly one of template=, pipeline= or component=", path="trialTemplate")
+    out: dict[str, Any] = {"arguments": dict(arguments or {})}
+    if template is not None:
+        out["template"] = template
+    elif pipeline is not None:
+        out["pipeline"] = pipeline.model_dump(by_alias=True, mode="json") if isinstance(pipeline, Pipeline) else str(pipeline)
+    else:
+        func = component.func if isinstance(component, PythonComponent) else component
+        if isinstance(func, str):
+            out["component"] = func
+        elif callable(func):
+            spec = describe(func)
+            if report_as:
+                spec["implementation"]["python"]["reportAs"] = report_as
+            out["component"] = spec
+        else:
+            raise SpecError("component= takes a function, a @workbench.component or a FILE.py:FUNCTION string")
+    return out
+
+
+class Experiment:
+    """An experiment built in Python; the same spec a YAML file would give.
+
+    ``objective`` is a metric name (or several, for a multi-objective search with
+    ``direction`` a list). The trial is a catalog ``template``, a ``pipeline`` (object
+    or YAML path) or a ``component`` (a function or ``FILE.py:FUNCTION``).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        objective: str | Sequence[str],
+        parameters: Sequence[ParameterSpec],
+        direction: str | Sequence[str] = "minimize",
+        template: str | None = None,
+        pipeline: Pipeline | str | Path | None = None,
+        component: Any = None,
+        arguments: dict[str, Any] | None = None,
+        algorithm: str = "tpe",
+        algorithm_settings: dict[str, Any] | None = None,
+        early_stopping: str | None = None,
+        early_stopping_settings: dict[str, Any] | None = None,
+        max_trials: int | None = None,
+        parallel: int = 1,
+        max_failed: int | None = None,
+        goal: float | None = None,
+        additional_metrics: Sequence[str] = (),
+        metric_strategies: dict[str, str] | None = None,
+        warm_start: dict[str, Any] | None = None,
+        namespace: str = "default",
+        _report_as: str | None = None,
+    ) -> None:
+        objectives = [objective] if isinstance(objective, str) else list(objective)
+        directions = [direction] * len(objectives) if isinstance(direction, str) else list(direction)
+        if len(directions) != len(objectives):
+            raise SpecError("give one direction per objective", path="direction")
+        if len(objectives) == 1:
+            obj: dict[str, Any] = {"type": directions[0], "objectiveMetricName": objectives[0]}
+            if goal is not None:
+                obj["goal"] = goal
+        else:
+            obj = {"objectives": [{"metricName": m, "type": d} for m, d in zip(objectives, directions)]}
+        obj["additionalMetricNames"] = list(additional_metrics)
+        if metric_strategies:
+            obj["metricStrategies"] = [{"name": k, "value": v} for k, v in metric_strategies.items()]
+        spec: dict[str, Any] = {
+            "objective": obj,
+            "algorithm": {"algorithmName": algorithm, "algorithmSettings": _settings(algorithm_settings)},
+            "parallelTrialCount": parallel,
+            "parameters": [p.to_dict() if isinstance(p, ParameterSpec) else p for p in parameters],
+            "trialTemplate": _trial_template(template, pipeline, component, arguments, _report_as),
+        }
+        if early_stopping:
+            spec["earlyStopping"] = {"algorithmName": early_stopping, "algorithmSettings": _settings(early_stopping_settings)}
+        if max_trials is not None:
+            spec["maxTrialCount"] = max_trials
+        if max_failed is not None:
+            spec["maxFailedTrialCount"] = max_failed
+        if warm_start:
+            spec["warmStart"] = warm_start
+        doc = {"apiVersion": "workbench.io/v1alpha1", "kind": "Experiment",
+               "metadata": {"name": name, "namespace": namespace}, "spec": spec}
+        self.spec: ExperimentSpec = experiment_from_dict(doc, Path.cwd(), source=f"Experiment({name!r})")
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def run(self, workspace: Workspace | str | Path | None = None, progress: bool = True) -> Results:
+        """Run to the end (blocking) and return the results."""
+        ws = _ws(workspace)
+        listener = _printer(self.spec) if progress else None
+        Controller(self.spec, ws, listener=listener).run()
+        return Results(self.spec.name, ws)
+
+    def start(self, workspace: Workspace | str | Path | None = None) -> ExperimentHandle:
+        """Start in a background thread; returns a handle to wait for or stop it."""
+        return ExperimentHandle(self.spec, _ws(workspace))
+
+
+def _settings(settings: dict[str, Any] | None) -> list[dict[str, str]]:
+    return [{"name": k, "value": str(v)} for k, v in (settings or {}).items()]
+
+
+def _ws(workspace: Workspace | str | Path | None) -> Workspace:
+    if workspace is None:
+        return Workspace.from_env()
+    return workspace if isinstance(workspace, Workspace) else Workspace.at(workspace)
+
+
+def _printer(spec: ExperimentSpec) -> Callable[[TrialEvent], None]:
+    total = spec.max_trial_count
+
+    def show(event: TrialEvent) -> None:
+        if event.kind == "finished":
+            value = f" {spec.objective.metric_names[0]}={event.values[0]:.6g}" if event.values else ""
+            print(f"[{spec.name}] trial {event.number} {event.state}{value} (of {total or '∞'})", flush=True)
+
+    return show
+
+
+class ExperimentHandle:
+    """An experiment running in a background thread."""
+
+    def __init__(self, spec: ExperimentSpec, workspace: Workspace) -> None:
+        self.controller = Controller(spec, workspace)
+        self.workspace = workspace
+        self.name = spec.name
+        self._summary: Summary | None = None
+        self._error: BaseException | None = None
+        self.controller.preflight()
+        self._thread = threading.Thread(target=self._main, name=f"experiment-{spec.name}", daemon=True)
+        self._thread.start()
+
+    def _main(self) -> None:
+        try:
+            self._summary = self.controller.run()
+        except BaseException as err:  # re-raised in wait()
+            self._error = err
+
+    @property
+    def done(self) -> bool:
+        return not self._thread.is_alive()
+
+    def stop(self) -> None:
+        """Cancel running trials (marked Killed) and end the experiment as Stopped."""
+        self.controller.request_stop("stopped from the Python API")
+
+    def wait(self, timeout: float | None = None) -> Results:
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            raise TimeoutError(f"experiment {self.name!r} is still running")
+        if self._error is not None:
+            raise self._error
+        return Results(self.name, self.workspace)
+
+
+@dataclass
+class BestTrial:
+    number: int
+    params: dict[str, Any]
+    values: list[float]
+    metrics: dict[str, float]
+
+    @property
+    def value(self) -> float:
+        return self.values[0]
+
+
+class Results:
+    """A stored experiment's results (read-only)."""
+
+    def __init__(self, name: str, workspace: Workspace | None = None) -> None:
+        from workbench.query import load_study
+
+        self.name = name
+        self.workspace = workspace or Workspace.from_env()
+        self.study = load_study(self.workspace, name)
+
+    @property
+    def summary(self) -> Summary:
+        return summarize(self.study)
+
+    @property
+    def state(self) -> str:
+        return self.summary.state
+
+    def trials_dataframe(self) -> pd.DataFrame:
+        from workbench.query import trials_dataframe
+
+        return trials_dataframe(self.study)
+
+    @property
+    def best_trials(self) -> list[BestTrial]:
+        """The best trial, or the Pareto front of a multi-objective experiment."""
+        from workbench.search._storage import T_METRICS
+
+        try:
+            trials = self.study.best_trials
+        except ValueError:
+            trials = []
+        return [BestTrial(t.number, dict(t.params), list(t.values or []), dict(t.user_attrs.get(T_METRICS, {})))
+                for t in trials]
+
+    @property
+    def best_trial(self) -> BestTrial:
+        if len(self.study.directions) > 1:
+            raise WorkbenchError("a multi-objective experiment has no single best trial: use best_trials")
+        best = self.best_trials
+        if not best:
+            raise WorkbenchError(f"experiment {self.name!r} has no succeeded trial")
+        return best[0]
+
+    @property
+    def best_params(self) -> dict[str, Any]:
+        return self.best_trial.params
+
+
+def load(name: str, workspace: Workspace | str | Path | None = None) -> Results:
+    """The results of experiment ``name`` in the workspace."""
+    return Results(name, _ws(workspace))
+
+
+def list_experiments(workspace: Workspace | str | Path | None = None) -> pd.DataFrame:
+    """Every experiment in the workspace as a DataFrame."""
+    from workbench.query import list_experiments as _list
+
+    rows = _list(_ws(workspace))
+    return pd.DataFrame([{k: v for k, v in r.__dict__.items() if k != "spec"} for r in rows])
+
+
+def tune(
+    function: Callable[..., Any] | PythonComponent,
+    parameters: Sequence[ParameterSpec],
+    objective: str = "objective",
+    direction: str = "minimize",
+    max_trials: int = 20,
+    parallel: int = 1,
+    name: str | None = None,
+    algorithm: str = "tpe",
+    early_stopping: str | None = None,
+    workspace: Workspace | str | Path | None = None,
+    progress: bool = True,
+    **kwargs: Any,
+) -> Results:
+    """Tune a Python function, like Katib's ``tune``: each trial calls it in its own process.
+
+    The function takes the parameters as keyword arguments and returns the objective
+    value (a number) or a dict of metrics; it may also call ``workbench.report(...)`` for
+    intermediate values (which early stopping uses).
+    """
+    func = function.func if isinstance(function, PythonComponent) else function
+    exp = Experiment(
+        name=name or func.__name__.replace("_", "-"),
+        objective=objective,
+        direction=direction,
+        parameters=parameters,
+        component=func,
+        algorithm=algorithm,
+        early_stopping=early_stopping,
+        max_trials=max_trials,
+        parallel=parallel,
+        _report_as=objective,
+        **kwargs,
+    )
+    return exp.run(workspace=workspace, progress=progress)
+
+
+__all__ = ["BestTrial", "Experiment", "ExperimentHandle", "Parameter", "Results", "list_experiments", "load", "tune"]

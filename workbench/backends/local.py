@@ -1,0 +1,115 @@
+"""The local backend: one process per step, in its own process group."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from workbench.backends._base import BaseBackend, StepHandle, StepLaunch, StepLaunchError
+
+#: ``python``/``python3`` in a command run locally means the interpreter running Workbench.
+_PYTHON_NAMES = {"python", "python3", f"python3.{sys.version_info.minor}"}
+
+
+def local_argv(argv: list[str]) -> list[str]:
+    """The argv to run locally: ``python3`` maps to the current interpreter (its packages)."""
+    if argv and argv[0] in _PYTHON_NAMES:
+        return [sys.executable, *argv[1:]]
+    return list(argv)
+
+
+class LocalProcess(StepHandle):
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self.proc = proc
+        self._cancelled = threading.Event()
+        self._lock = threading.Lock()
+
+    def lines(self) -> Iterator[str]:
+        assert self.proc.stdout is not None
+        for raw in iter(self.proc.stdout.readline, b""):
+            yield raw.decode("utf-8", errors="replace").rstrip("\r\n")
+        self.proc.stdout.close()
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        try:
+            code = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        self._reap_group()
+        return code
+
+    def _signal_group(self, sig: int) -> bool:
+        try:
+            os.killpg(self.proc.pid, sig)
+            return True
+        except (ProcessLookupError, PermissionError):
+            return False
+
+    def _reap_group(self) -> None:
+        """The main process ended: kill whatever it left behind in its group (no orphans)."""
+        self._signal_group(signal.SIGKILL)
+
+    def cancel(self, grace: float = 5.0) -> None:
+        with self._lock:
+            if self._cancelled.is_set():
+                return
+            self._cancelled.set()
+        if self.proc.poll() is None:
+            self._signal_group(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                pass
+        self._signal_group(signal.SIGKILL)
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:  # pragma: no cover - a process in uninterruptible sleep
+            pass
+
+
+class LocalBackend(BaseBackend):
+    """Runs each step as a local process (no shell: arguments reach it literally)."""
+
+    name = "local"
+
+    def _resolve(self, launch: StepLaunch) -> list[str]:
+        argv = local_argv(launch.argv)
+        if not argv:
+            raise StepLaunchError(f"step {launch.name}: empty command")
+        exe = argv[0]
+        if os.sep in exe:
+            path = Path(exe) if os.path.isabs(exe) else Path(launch.workdir) / exe
+            if not path.exists():
+                raise StepLaunchError(f"step {launch.name}: command {exe!r} not found (looked in {launch.workdir})")
+        elif shutil.which(exe, path=launch.env.get("PATH")) is None:
+            raise StepLaunchError(f"step {launch.name}: command {exe!r} not found on PATH")
+        return argv
+
+    def preflight(self, launch: StepLaunch) -> None:
+        self._resolve(launch)
+
+    def start(self, launch: StepLaunch) -> StepHandle:
+        argv = self._resolve(launch)
+        Path(launch.workdir).mkdir(parents=True, exist_ok=True)
+        try:
+            proc = subprocess.Popen(
+                argv,
+                cwd=launch.workdir,
+                env=launch.env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                close_fds=True,
+            )
+        except FileNotFoundError:
+            raise StepLaunchError(f"step {launch.name}: command {argv[0]!r} not found") from None
+        except PermissionError:
+            raise StepLaunchError(f"step {launch.name}: command {argv[0]!r} is not executable") from None
+        return LocalProcess(proc)

@@ -1,0 +1,175 @@
+"""The metrics collector: parses a step's output stream live.
+
+Three formats are understood on every line:
+
+- ``workbench.runtime.report(...)`` marker lines (always);
+- JSON lines: ``{"loss": 0.3, "step": 2}`` (``step``/``epoch`` give the index);
+- Katib StdOut: ``name=value`` pairs anywhere on a line, found with Katib's default
+  regex or the experiment's ``metricsFormat`` regexes.
+
+A File collector reads the same formats (TEXT: regex, JSON: JSON lines) from a file
+the step writes, tailing it while the step runs.
+
+Example:
+    >>> seen = []
+    >>> c = MetricsCollector(["loss"], on_metric=lambda n, v, i: seen.append((n, v, i)))
+    >>> c.feed("epoch 1: loss=0.5 other=3")
+    >>> c.feed('{"loss": 0.25, "step": 7}')
+    >>> seen
+    [('loss', 0.5, 0), ('loss', 0.25, 7)]
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from workbench.runtime import METRIC_MARKER
+from workbench.spec import DEFAULT_METRICS_FORMAT
+
+MetricCallback = Callable[[str, float, int], None]
+_INDEX_KEYS = ("step", "epoch", "timestamp_step")
+
+
+class MetricsCollector:
+    """Collects values of the named metrics; calls ``on_metric(name, value, index)`` for each."""
+
+    def __init__(
+        self,
+        metric_names: Iterable[str],
+        on_metric: MetricCallback | None = None,
+        formats: Iterable[str] | None = None,
+        stdout: bool = True,
+    ) -> None:
+        self.metric_names = set(metric_names)
+        self.on_metric = on_metric
+        self.regexes = [re.compile(f) for f in (formats or [DEFAULT_METRICS_FORMAT])]
+        self.stdout = stdout
+        self.values: dict[str, list[tuple[int, float]]] = {}
+        self._lock = threading.Lock()
+
+    def _add(self, name: str, value: float, index: int | None) -> None:
+        if name not in self.metric_names or math.isnan(value):
+            return
+        with self._lock:
+            series = self.values.setdefault(name, [])
+            idx = index if index is not None else len(series)
+            series.append((idx, value))
+        if self.on_metric is not None:
+            self.on_metric(name, value, idx)
+
+    def _json(self, text: str) -> bool:
+        try:
+            obj = json.loads(text)
+        except ValueError:
+            return False
+        if not isinstance(obj, dict):
+            return False
+        index = next((obj[k] for k in _INDEX_KEYS if isinstance(obj.get(k), (int, float))), None)
+        for key, raw in obj.items():
+            if key in _INDEX_KEYS or key == "timestamp":
+                continue
+            try:
+                value = float(raw)
+            except (TypeError, ValueError):
+                continue
+            self._add(key, value, int(index) if index is not None else None)
+        return True
+
+    def _regex(self, text: str) -> None:
+        for regex in self.regexes:
+            for match in regex.finditer(text):
+                name, raw = match.group(1), match.group(2)
+                try:
+                    value = float(raw)
+                except (TypeError, ValueError):
+                    continue
+                self._add(name.strip(), value, None)
+
+    def feed(self, line: str, from_file: str | None = None) -> None:
+        """Parse one line of output (``from_file``: ``"TEXT"`` or ``"JSON"`` for a metrics file)."""
+        text = line.strip()
+        if not text:
+            return
+        if text.startswith(METRIC_MARKER.strip()):
+            self._json(text[len(METRIC_MARKER.strip()) :].strip())
+            return
+        if from_file == "JSON" or (from_file is None and self.stdout and text.startswith("{")):
+            if self._json(text) or from_file == "JSON":
+                return
+        if from_file == "TEXT" or self.stdout:
+            self._regex(text)
+
+    def final(self, name: str, strategy: str) -> float | None:
+        """The metric's value after its strategy (``min``, ``max`` or ``latest``), or ``None``."""
+        with self._lock:
+            series = [v for _, v in self.values.get(name, [])]
+        if not series:
+            return None
+        if strategy == "min":
+            return min(series)
+        if strategy == "max":
+            return max(series)
+        return series[-1]
+
+
+class FileTailer:
+    """Feeds lines appended to a metrics file into a collector while a step runs."""
+
+    def __init__(self, path: Path, collector: MetricsCollector, fmt: str, interval: float = 0.2) -> None:
+        self.path = path
+        self.collector = collector
+        self.fmt = fmt
+        self.interval = interval
+        self._offset = 0
+        self._partial = ""
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=f"tail-{path.name}", daemon=True)
+
+    def start(self) -> FileTailer:
+        self._thread.start()
+        return self
+
+    def _read(self) -> None:
+        if not self.path.is_file():
+            return
+        with self.path.open("r", encoding="utf-8", errors="replace") as fh:
+            fh.seek(self._offset)
+            chunk = fh.read()
+            self._offset = fh.tell()
+        if not chunk:
+            return
+        lines = (self._partial + chunk).split("\n")
+        self._partial = lines.pop()
+        for line in lines:
+            self.collector.feed(line, from_file=self.fmt)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._read()
+
+    def stop(self) -> None:
+        """Stop tailing and read whatever is left (including a last line with no newline)."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+        self._read()
+        if self._partial:
+            self.collector.feed(self._partial, from_file=self.fmt)
+            self._partial = ""
+
+
+def wait_quietly(seconds: float, stop: threading.Event) -> bool:
+    """Sleep up to ``seconds``; return ``True`` early if ``stop`` is set."""
+    deadline = time.monotonic() + seconds
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return stop.is_set()
+        if stop.wait(min(left, 0.5)):
+            return True

@@ -1,0 +1,474 @@
+"""Runs one pipeline run: a DAG of steps, scheduled as their inputs become ready.
+
+Scheduling is event-driven: each running step has a thread that launches it on the
+backend, streams its log into the metrics collector and the step's log file, and
+posts its end on a queue; the scheduler starts whatever became ready. Conditions
+(``when``) are evaluated when a step's upstream steps have finished; retries back
+off exponentially; a timeout or a cancellation stops the step's process (group).
+
+Example:
+    >>> import tempfile, threading
+    >>> from workbench.backends import LocalBackend
+    >>> from workbench.spec import Pipeline
+    >>> from workbench.workspace import Workspace
+    >>> p = Pipeline.model_validate({"name": "p", "steps": [{"name": "hello", "component": {
+    ...     "name": "echo", "implementation": {"container": {"command": ["echo", "loss=0.5"]}}}}]})
+    >>> runner = PipelineRunner(LocalBackend(), Workspace.at(tempfile.mkdtemp()), metric_names=["loss"])
+    >>> result = runner.run(p, {}, RunContext(experiment="demo", run_id="r1"))
+    >>> result.state, result.collector.final("loss", "latest")
+    ('Succeeded', 0.5)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from workbench.backends import BaseBackend, StepLaunch, StepLaunchError
+from workbench.engine._inputs import OutputRef, Resolved, build_argv, convert, read_value, resolve_inputs
+from workbench.engine.collector import FileTailer, MetricsCollector, wait_quietly
+from workbench.spec import PARAMETER_TYPES, MetricsCollectorSpec, Pipeline, Step, evaluate_condition, split_output_ref
+from workbench.spec._condition import condition_references
+from workbench.spec._pipeline import references
+from workbench.tracking._base import BaseRecorder, OutputArtifact, StepInfo
+from workbench.workspace import Workspace
+
+log = logging.getLogger("workbench.engine")
+
+#: A step's log file stops growing past this size (the collector still reads every line).
+MAX_LOG_BYTES = 64 * 1024 * 1024
+#: States after which a step is settled.
+FINAL_STEP_STATES = ("Succeeded", "Failed", "Cached", "Skipped", "Cancelled")
+
+
+@dataclass
+class RunContext:
+    """Who a run belongs to (labels, environment variables, record keys)."""
+
+    experiment: str
+    run_id: str
+    namespace: str = "default"
+    trial_number: int | None = None
+
+
+@dataclass
+class StepResult:
+    name: str
+    state: str = "Pending"
+    attempts: int = 0
+    exit_code: int | None = None
+    outputs: dict[str, str] = field(default_factory=dict)
+    started: float | None = None
+    finished: float | None = None
+    message: str = ""
+    log_path: str = ""
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    state: str
+    steps: dict[str, StepResult]
+    collector: MetricsCollector
+    message: str = ""
+
+    @property
+    def failed_steps(self) -> list[StepResult]:
+        return [s for s in self.steps.values() if s.state == "Failed"]
+
+
+class _Log:
+    """A capped, line-buffered log file."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = path.open("a", encoding="utf-8", errors="replace")
+        self._size = path.stat().st_size
+        self._capped = False
+
+    def write(self, line: str) -> None:
+        if self._capped:
+            return
+        self._size += len(line) + 1
+        if self._size > MAX_LOG_BYTES:
+            self._fh.write(f"[workbench] log truncated at {MAX_LOG_BYTES // (1024 * 1024)} MB\n")
+            self._capped = True
+        else:
+            self._fh.write(line + "\n")
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+class PipelineRunner:
+    """Executes pipeline runs on a backend, reporting to a recorder."""
+
+    def __init__(
+        self,
+        backend: BaseBackend,
+        workspace: Workspace,
+        recorder: BaseRecorder | None = None,
+        metrics: MetricsCollectorSpec | None = None,
+        metric_names: list[str] | tuple[str, ...] = (),
+        grace_period: float = 5.0,
+    ) -> None:
+        self.backend = backend
+        self.workspace = workspace
+        self.recorder = recorder or BaseRecorder()
+        self.metrics = metrics or MetricsCollectorSpec()
+        self.metric_names = list(metric_names)
+        self.grace_period = grace_period
+
+    # ------------------------------------------------------------------ public
+
+    def run(
+        self,
+        pipeline: Pipeline,
+        arguments: dict[str, Any],
+        ctx: RunContext,
+        cancel: threading.Event | None = None,
+        on_metric: Any = None,
+    ) -> RunResult:
+        """Run ``pipeline`` with ``arguments`` (pipeline parameter values) to the end.
+
+        ``on_metric(name, value, index)`` is called for every collected value, from a
+        log-reading thread, while steps run; setting ``cancel`` stops the run.
+        """
+        cancel = cancel or threading.Event()
+        kind = self.metrics.collector.kind
+        collector = MetricsCollector(
+            self.metric_names,
+            on_metric=self._metric_hook(ctx, on_metric),
+            formats=self.metrics.metrics_formats,
+            stdout=kind in ("StdOut", "File"),
+        )
+        params = self._params(pipeline, arguments)
+        results = {s.name: StepResult(s.name) for s in pipeline.steps}
+        order = pipeline.topological_order()
+        upstream = {s.name: s.upstream() for s in pipeline.steps}
+        done: queue.Queue[str] = queue.Queue()
+        running: set[str] = set()
+        outputs = OutputRef({})
+
+        while True:
+            for name in order:
+                result = results[name]
+                if result.state != "Pending" or name in running:
+                    continue
+                if any(results[d].state not in FINAL_STEP_STATES for d in upstream[name]):
+                    continue
+                step = pipeline.step(name)
+                verdict = self._gate(step, results, params, outputs, cancel)
+                if verdict is not None:
+                    result.state, result.message = verdict
+                    self._record_settled(step, result, ctx, params)
+                    continue
+                running.add(name)
+                result.state = "Running"
+                threading.Thread(
+                    target=self._execute,
+                    args=(pipeline, step, params, outputs, results[name], ctx, collector, cancel, done),
+                    name=f"step-{ctx.run_id[:8]}-{name}",
+                    daemon=True,
+                ).start()
+            if not running:
+                break
+            finished = done.get()
+            running.discard(finished)
+
+        states = [r.state for r in results.values()]
+        if cancel.is_set() and "Failed" not in states:
+            state, message = "Cancelled", "the run was cancelled"
+        elif "Failed" in states or "Cancelled" in states:
+            failed = [r for r in results.values() if r.state == "Failed"]
+            state = "Failed"
+            message = "; ".join(f"step {r.name}: {r.message}" for r in failed) or "a step was cancelled"
+        else:
+            state, message = "Succeeded", ""
+        return RunResult(ctx.run_id, state, results, collector, message)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _metric_hook(self, ctx: RunContext, on_metric: Any) -> Any:
+        def hook(name: str, value: float, index: int) -> None:
+            self.recorder.metric(ctx.run_id, "", name, value, index, time.time())
+            if on_metric is not None:
+                on_metric(name, value, index)
+
+        return hook
+
+    @staticmethod
+    def _params(pipeline: Pipeline, arguments: dict[str, Any]) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for p in pipeline.parameters:
+            raw = arguments.get(p.name, p.default)
+            values[p.name] = convert(raw, p.type) if raw is not None else None
+        return values
+
+    def _gate(
+        self,
+        step: Step,
+        results: dict[str, StepResult],
+        params: dict[str, Any],
+        outputs: OutputRef,
+        cancel: threading.Event,
+    ) -> tuple[str, str] | None:
+        """Decide whether a ready step runs: ``None`` to run it, else (state, message)."""
+        if cancel.is_set():
+            return "Cancelled", "the run was cancelled"
+        for dep in sorted(step.upstream()):
+            if results[dep].state in ("Failed", "Cancelled"):
+                return "Cancelled", f"upstream step {dep} {results[dep].state.lower()}"
+        for ref in references(step.arguments) + (condition_references(step.when) if step.when else []):
+            if ref.startswith("steps.") and results[split_output_ref(ref)[0]].state == "Skipped":
+                return "Skipped", f"it uses {ref}, which was not produced"
+        if step.when:
+            try:
+                values = {}
+                for ref in condition_references(step.when):
+                    values[ref] = params.get(ref[7:]) if ref.startswith("params.") else outputs.value(ref)
+                if not evaluate_condition(step.when, values):
+                    return "Skipped", f"condition is false: {step.when}"
+            except Exception as err:  # a bad value in a user's condition
+                return "Failed", f"cannot evaluate condition {step.when!r}: {err}"
+        return None
+
+    def _record_settled(self, step: Step, result: StepResult, ctx: RunContext, params: dict[str, Any]) -> None:
+        now = time.time()
+        result.started = result.finished = now
+        info = StepInfo(
+            run_id=ctx.run_id,
+            experiment=ctx.experiment,
+            step=step.name,
+            component=step.component.name,
+            component_digest=step.component.digest(),
+            attempt=0,
+            state=result.state,
+            message=result.message,
+            trial_number=ctx.trial_number,
+            started=now,
+            finished=now,
+        )
+        self.recorder.step_finished(info)
+
+    def _workdir(self, pipeline: Pipeline, step: Step, step_dir: Path) -> str:
+        impl = step.component.implementation
+        if impl.container is not None:
+            wd = impl.container.working_dir
+            if wd and os.path.isabs(wd) and os.path.isdir(wd):
+                return wd
+            if pipeline.base_dir:
+                return pipeline.base_dir
+        return str(step_dir)
+
+    def _env(self, step: Step, ctx: RunContext) -> dict[str, str]:
+        env = dict(os.environ)
+        if step.component.implementation.container is not None:
+            env.update(step.component.implementation.container.env)
+        env.update(step.env)
+        env.update(
+            {
+                "PYTHONUNBUFFERED": "1",
+                "WORKBENCH_EXPERIMENT": ctx.experiment,
+                "WORKBENCH_NAMESPACE": ctx.namespace,
+                "WORKBENCH_RUN_ID": ctx.run_id,
+                "WORKBENCH_STEP": step.name,
+            }
+        )
+        if ctx.trial_number is not None:
+            env["WORKBENCH_TRIAL"] = str(ctx.trial_number)
+        return env
+
+    def _execute(
+        self,
+        pipeline: Pipeline,
+        step: Step,
+        params: dict[str, Any],
+        outputs: OutputRef,
+        result: StepResult,
+        ctx: RunContext,
+        collector: MetricsCollector,
+        cancel: threading.Event,
+        done: queue.Queue[str],
+    ) -> None:
+        try:
+            self._attempts(pipeline, step, params, outputs, result, ctx, collector, cancel)
+        except Exception as err:  # never let a step thread die silently
+            log.exception("step %s failed inside the engine", step.name)
+            result.state, result.message = "Failed", f"internal error: {type(err).__name__}: {err}"
+        finally:
+            if result.state == "Succeeded":
+                types = {o.name: o.type for o in step.component.outputs}
+                outputs.outputs[step.name] = {n: (p, types.get(n)) for n, p in result.outputs.items()}
+            done.put(step.name)
+
+    def _attempts(
+        self,
+        pipeline: Pipeline,
+        step: Step,
+        params: dict[str, Any],
+        outputs: OutputRef,
+        result: StepResult,
+        ctx: RunContext,
+        collector: MetricsCollector,
+        cancel: threading.Event,
+    ) -> None:
+        run_dir = self.workspace.runs / ctx.run_id
+        step_dir = run_dir / step.name
+        out_dir = self.workspace.artifacts / ctx.experiment / ctx.run_id / step.name
+        result.log_path = str(run_dir / f"{step.name}.log")
+        policy = step.retry
+        for attempt in range(1, policy.limit + 2):
+            result.attempts = attempt
+            self._attempt(pipeline, step, params, outputs, result, ctx, collector, cancel, step_dir, out_dir, attempt)
+            if result.state != "Failed" or cancel.is_set() or attempt > policy.limit or result.exit_code is None:
+                return
+            delay = min(policy.backoff * policy.factor ** (attempt - 1), policy.max_backoff)
+            log.info("step %s failed (attempt %d); retrying in %.1fs", step.name, attempt, delay)
+            if wait_quietly(delay, cancel):
+                result.state, result.message = "Cancelled", "cancelled during retry backoff"
+                return
+
+    def _attempt(
+        self,
+        pipeline: Pipeline,
+        step: Step,
+        params: dict[str, Any],
+        outputs: OutputRef,
+        result: StepResult,
+        ctx: RunContext,
+        collector: MetricsCollector,
+        cancel: threading.Event,
+        step_dir: Path,
+        out_dir: Path,
+        attempt: int,
+    ) -> None:
+        comp = step.component
+        result.exit_code = None
+        result.started = time.time()
+        out_paths = {o.name: str(out_dir / o.name) for o in comp.outputs}
+        out_dir.mkdir(parents=True, exist_ok=True)
+        info = StepInfo(
+            run_id=ctx.run_id,
+            experiment=ctx.experiment,
+            step=step.name,
+            component=comp.name,
+            component_digest=comp.digest(),
+            attempt=attempt,
+            trial_number=ctx.trial_number,
+            log_path=result.log_path,
+            started=result.started,
+        )
+        try:
+            inputs = resolve_inputs(step, params, outputs)
+            argv = build_argv(comp, inputs, out_paths, step_dir / "inputs")
+        except (ValueError, KeyError, OSError) as err:
+            result.state, result.message = "Failed", f"cannot resolve inputs: {err}"
+            self._finish(info, result, {}, step)
+            return
+        info.inputs = {n: r.get_value() for n, r in inputs.items() if not r.is_artifact and r.present}
+        info.input_artifacts = {n: (r.path or "", r.type or "Artifact") for n, r in inputs.items() if r.is_artifact and r.path}
+        info.command = argv
+        launch = StepLaunch(
+            argv=argv,
+            env=self._env(step, ctx),
+            workdir=self._workdir(pipeline, step, step_dir),
+            name=f"{ctx.run_id[:12]}-{step.name}",
+            image=comp.implementation.container.image if comp.implementation.container else "",
+            labels={
+                "workbench.io/experiment": ctx.experiment,
+                "workbench.io/run": ctx.run_id,
+                "workbench.io/step": step.name,
+                **({"workbench.io/trial": str(ctx.trial_number)} if ctx.trial_number is not None else {}),
+            },
+        )
+        self.recorder.step_started(info)
+        logfile = _Log(Path(result.log_path))
+        if attempt > 1:
+            logfile.write(f"[workbench] attempt {attempt}")
+        try:
+            handle = self.backend.start(launch)
+        except StepLaunchError as err:
+            logfile.write(f"[workbench] {err}")
+            logfile.close()
+            result.state, result.message = "Failed", str(err)
+            self._finish(info, result, {}, step)
+            return
+        tailer = self._file_tailer(launch.workdir, collector)
+
+        def pump() -> None:
+            for line in handle.lines():
+                logfile.write(line)
+                collector.feed(line)
+
+        reader = threading.Thread(target=pump, name=f"log-{step.name}", daemon=True)
+        reader.start()
+        deadline = time.monotonic() + step.timeout if step.timeout else None
+        outcome = ""
+        while True:
+            code = handle.wait(timeout=0.05 if deadline is None else min(0.05, max(0.0, deadline - time.monotonic())))
+            if code is not None:
+                result.exit_code = code
+                break
+            if cancel.is_set():
+                handle.cancel(self.grace_period)
+                outcome = "cancelled"
+                break
+            if deadline is not None and time.monotonic() >= deadline:
+                handle.cancel(self.grace_period)
+                outcome = "timeout"
+                break
+        reader.join(timeout=10)
+        if tailer is not None:
+            tailer.stop()
+        if outcome == "cancelled":
+            result.state, result.message = "Cancelled", "cancelled"
+        elif outcome == "timeout":
+            result.state, result.message = "Failed", f"timed out after {step.timeout:g}s"
+            result.exit_code = -1
+        elif result.exit_code != 0:
+            result.state, result.message = "Failed", f"exited with code {result.exit_code}"
+        else:
+            missing = [n for n, p in out_paths.items() if not os.path.exists(p)]
+            if missing:
+                result.state, result.message = "Failed", f"did not write its outputs {missing}"
+            else:
+                result.state, result.message = "Succeeded", ""
+                result.outputs = out_paths
+        logfile.write(f"[workbench] step {step.name} {result.state.lower()}" + (f": {result.message}" if result.message else ""))
+        logfile.close()
+        self._finish(info, result, out_paths if result.state == "Succeeded" else {}, step)
+
+    def _file_tailer(self, workdir: str, collector: MetricsCollector) -> FileTailer | None:
+        src = self.metrics.source
+        if self.metrics.collector.kind != "File" or src is None or src.file_system_path is None:
+            return None
+        path = Path(src.file_system_path.path)
+        if not path.is_absolute():
+            path = Path(workdir) / path
+        return FileTailer(path, collector, src.file_system_path.format).start()
+
+    def _finish(self, info: StepInfo, result: StepResult, out_paths: dict[str, str], step: Step) -> None:
+        result.finished = time.time()
+        info.state, info.message = result.state, result.message
+        info.exit_code, info.finished = result.exit_code, result.finished
+        types = {o.name: o.type for o in step.component.outputs}
+        info.outputs = []
+        for name, path in out_paths.items():
+            out = OutputArtifact(name=name, uri=path, type=types.get(name) or "String")
+            if out.type in PARAMETER_TYPES:
+                try:
+                    out.value = read_value(path, out.type)
+                except (OSError, ValueError):
+                    out.value = None
+            info.outputs.append(out)
+        self.recorder.step_finished(info)
+
+
+__all__ = ["PipelineRunner", "Resolved", "RunContext", "RunResult", "StepResult"]

@@ -1,0 +1,118 @@
+"""Opening the Optuna storage named by the workspace, and the per-experiment lock."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+from typing import IO
+
+import optuna
+
+from workbench.errors import WorkbenchError
+
+#: Study user attributes written by the controller.
+ATTR_SPEC = "workbench.spec"
+ATTR_SPACE = "workbench.space"
+ATTR_STATE = "workbench.state"
+ATTR_MESSAGE = "workbench.message"
+ATTR_NAMESPACE = "workbench.namespace"
+ATTR_STOP = "workbench.stop_requested"
+ATTR_CREATED = "workbench.created"
+ATTR_STARTED = "workbench.started"
+ATTR_FINISHED = "workbench.finished"
+#: Trial user attributes.
+T_STATE = "workbench.state"
+T_RUN_ID = "workbench.run_id"
+T_METRICS = "workbench.metrics"
+T_MESSAGE = "workbench.message"
+T_REQUEUED_FROM = "workbench.requeued_from"
+T_STARTED = "workbench.started"
+T_FINISHED = "workbench.finished"
+
+
+def open_storage(url: str) -> optuna.storages.BaseStorage:
+    """``journal:///abs/path`` (the embedded default) or any SQLAlchemy URL Optuna accepts."""
+    if url.startswith("journal://"):
+        path = Path(url[len("journal://") :])
+        if not path.parent.is_dir():
+            raise WorkbenchError(f"workspace folder {path.parent} does not exist")
+        from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
+
+        backend = JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path)))
+        return optuna.storages.JournalStorage(backend)
+    try:
+        return optuna.storages.RDBStorage(url, skip_compatibility_check=False)
+    except Exception as err:  # SQLAlchemy raises many kinds for a dead or wrong server
+        raise WorkbenchError(f"cannot open the Optuna storage {redact(url)}: {err}") from None
+
+
+def redact(url: str) -> str:
+    """A URL safe to print: the password replaced by ``***``."""
+    if "://" not in url or "@" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in creds else url
+
+
+def study_exists(storage: optuna.storages.BaseStorage, name: str) -> bool:
+    try:
+        storage.get_study_id_from_name(name)
+    except KeyError:
+        return False
+    return True
+
+
+class ExperimentLock:
+    """An exclusive lock held while a controller drives an experiment (one machine).
+
+    Example:
+        >>> import tempfile
+        >>> lock = ExperimentLock(Path(tempfile.mkdtemp()), "demo")
+        >>> lock.acquire(); lock.is_held_elsewhere()
+        False
+        >>> lock.release()
+    """
+
+    def __init__(self, folder: Path, name: str) -> None:
+        self.path = folder / f"{name}.lock"
+        self._fh: IO[str] | None = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fh = self.path.open("a+")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            owner = fh.read().strip() or "another process"
+            fh.close()
+            raise WorkbenchError(
+                f"experiment {self.path.stem!r} is already being run by {owner}; "
+                f"stop it first (workbench stop {self.path.stem})"
+            ) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()}")
+        fh.flush()
+        self._fh = fh
+
+    def is_held_elsewhere(self) -> bool:
+        """True while another process holds the lock (a live controller)."""
+        if self._fh is not None or not self.path.exists():
+            return False
+        with self.path.open("a+") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(fh, fcntl.LOCK_UN)
+        return False
+
+    def release(self) -> None:
+        if self._fh is not None:
+            fcntl.flock(self._fh, fcntl.LOCK_UN)
+            self._fh.close()
+            self._fh = None

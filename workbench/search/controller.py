@@ -1,0 +1,478 @@
+"""The controller: drives an experiment from start (or a crash) to its end.
+
+It keeps ``parallelTrialCount`` trial runs in flight: ask Optuna for a point, run the
+trial's pipeline on the backend, feed intermediate values of the objective to the
+pruner while the steps run (cancelling the run when pruned), then tell Optuna the
+result. It stops on ``maxTrialCount``, on the ``goal``, when failed trials exceed
+``maxFailedTrialCount``, when the sampler is exhausted (grid), or when asked to stop.
+
+Resume: a trial left running by a dead controller, or cancelled by a stop, is marked
+Killed and its parameters are queued again, so the experiment ends with exactly
+``maxTrialCount`` finished trials — none lost, none duplicated.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+import warnings
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from workbench.backends import BaseBackend, LocalBackend, StepLaunch
+from workbench.engine import PipelineRunner, RunContext, RunResult
+from workbench.engine._inputs import OutputRef, build_argv, resolve_inputs
+from workbench.errors import SpecError, WorkbenchError
+from workbench.search import _storage as st
+from workbench.search._algorithms import create_sampler
+from workbench.search._pruners import create_pruner
+from workbench.search._space import check_compatible, distributions, space_signature, trial_values
+from workbench.search._warmstart import apply_warm_start
+from workbench.spec import ExperimentSpec, trial_bindings
+from workbench.spec._load import experiment_to_document
+from workbench.tracking._base import BaseRecorder, ExperimentInfo, RunInfo
+from workbench.workspace import Workspace
+
+log = logging.getLogger("workbench.controller")
+
+#: Trial states that count toward ``maxTrialCount``.
+FINISHED = ("Succeeded", "Pruned", "Failed", "MetricsUnavailable")
+#: Trial states that count toward ``maxFailedTrialCount``.
+FAILED = ("Failed", "MetricsUnavailable")
+
+
+@dataclass
+class TrialEvent:
+    """What the controller tells its listener (the CLI's progress bar, the API)."""
+
+    kind: str  # "started" | "finished" | "message"
+    number: int | None = None
+    state: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+    values: list[float] | None = None
+    message: str = ""
+
+
+@dataclass
+class Summary:
+    """How an experiment stands when the controller returns."""
+
+    name: str
+    state: str
+    message: str
+    counts: dict[str, int]
+    best_number: int | None = None
+    best_values: list[float] | None = None
+    best_params: dict[str, Any] = field(default_factory=dict)
+    duration: float = 0.0
+
+
+def trial_state(trial: optuna.trial.FrozenTrial) -> str:
+    """The Workbench state of an Optuna trial."""
+    stored = trial.user_attrs.get(st.T_STATE)
+    if trial.state == TrialState.COMPLETE:
+        return "Succeeded"
+    if trial.state == TrialState.PRUNED:
+        return "Pruned"
+    if trial.state == TrialState.FAIL:
+        return stored if stored in ("Failed", "MetricsUnavailable", "Killed") else "Failed"
+    if trial.state == TrialState.WAITING:
+        return "Pending"
+    return "Running"
+
+
+def _launch_for_preflight(spec: ExperimentSpec, workspace: Workspace) -> list[StepLaunch]:
+    """Launch descriptions of the trial's container steps, to check their commands exist."""
+    pipeline = spec.trial_template.pipeline
+    assert pipeline is not None
+    launches = []
+    for step in pipeline.steps:
+        comp = step.component
+        if comp.implementation.container is None or not comp.implementation.container.command:
+            continue
+        first = comp.implementation.container.command[0]
+        if not isinstance(first, str):
+            continue
+        workdir = pipeline.base_dir or str(workspace.home)
+        import os
+
+        launches.append(StepLaunch(argv=[first], env=dict(os.environ), workdir=workdir, name=step.name))
+    return launches
+
+
+class Controller:
+    """Runs (or resumes) one experiment.
+
+    Example:
+        >>> from workbench.spec import load_experiment  # doctest: +SKIP
+        >>> summary = Controller(load_experiment("examples/quickstart.yaml"), Workspace.from_env()).run()  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        spec: ExperimentSpec,
+        workspace: Workspace,
+        backend: BaseBackend | None = None,
+        recorder: BaseRecorder | None = None,
+        listener: Callable[[TrialEvent], None] | None = None,
+        grace_period: float = 5.0,
+    ) -> None:
+        self.spec = spec
+        self.workspace = workspace
+        self.backend = backend or LocalBackend()
+        self._recorder = recorder
+        self.listener = listener or (lambda event: None)
+        self.grace_period = grace_period
+        self._stop = threading.Event()
+        self._stop_reason = ""
+        self._cancels: dict[int, threading.Event] = {}
+        self._pruned: set[int] = set()
+        self._lock = st.ExperimentLock(workspace.locks, spec.name)
+        self.distributions = distributions(spec.parameters)
+        self.bindings = trial_bindings(spec)
+
+    # ------------------------------------------------------------------ control
+
+    def request_stop(self, reason: str = "stopped by the user") -> None:
+        """Stop gracefully: cancel running trials (marked Killed), then end as Stopped."""
+        self._stop_reason = reason
+        self._stop.set()
+
+    def _emit(self, event: TrialEvent) -> None:
+        try:
+            self.listener(event)
+        except Exception:  # a listener must never break the experiment
+            log.exception("progress listener failed")
+
+    # ------------------------------------------------------------------ setup
+
+    def preflight(self) -> None:
+        """Everything that can be checked before writing to any store."""
+        from workbench.search import check_search
+
+        check_search(self.spec)
+        for launch in _launch_for_preflight(self.spec, self.workspace):
+            try:
+                self.backend.preflight(launch)
+            except WorkbenchError as err:
+                raise SpecError(str(err), path="spec.trialTemplate") from None
+
+    def _open_study(self) -> tuple[optuna.Study, bool]:
+        storage = st.open_storage(self.workspace.optuna_url)
+        sampler = create_sampler(self.spec)
+        pruner = create_pruner(self.spec)
+        directions = list(self.spec.objective.directions)
+        exists = st.study_exists(storage, self.spec.name)
+        if exists:
+            study = optuna.load_study(study_name=self.spec.name, storage=storage, sampler=sampler, pruner=pruner)
+            old = study.user_attrs.get(st.ATTR_SPACE)
+            if old is not None:
+                check_compatible(old, space_signature(self.spec.parameters))
+            if [d.name.lower() for d in study.directions] != directions:
+                raise SpecError(
+                    f"experiment {self.spec.name!r} exists with directions "
+                    f"{[d.name.lower() for d in study.directions]}, not {directions}; use another name",
+                    path="spec.objective",
+                )
+            return study, True
+        study = optuna.create_study(
+            study_name=self.spec.name, storage=storage, sampler=sampler, pruner=pruner, directions=directions
+        )
+        study.set_user_attr(st.ATTR_CREATED, time.time())
+        return study, False
+
+    def _reconcile(self, study: optuna.Study) -> None:
+        """After a crash or a stop: kill stale trials and queue their parameters again."""
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            log.info("trial %d was left running by a previous controller: marking it Killed", trial.number)
+            study._storage.set_trial_user_attr(trial._trial_id, st.T_STATE, "Killed")
+            study._storage.set_trial_user_attr(trial._trial_id, st.T_MESSAGE, "the controller stopped while it ran")
+            study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
+            run_id = trial.user_attrs.get(st.T_RUN_ID)
+            if run_id:
+                self.recorder.run_finished(
+                    RunInfo(run_id=run_id, experiment=self.spec.name, pipeline=self._pipeline_name(),
+                            trial_number=trial.number, state="Killed", finished=time.time())
+                )
+        trials = study.get_trials(deepcopy=False)
+        requeued = {t.user_attrs.get(st.T_REQUEUED_FROM) for t in trials}
+        for trial in trials:
+            if trial_state(trial) == "Killed" and trial.number not in requeued:
+                study.enqueue_trial(trial.params, user_attrs={st.T_REQUEUED_FROM: trial.number})
+
+    @property
+    def recorder(self) -> BaseRecorder:
+        if self._recorder is None:
+            from workbench.tracking import make_recorder
+
+            self._recorder = make_recorder(self.workspace)
+        return self._recorder
+
+    def _pipeline_name(self) -> str:
+        assert self.spec.trial_template.pipeline is not None
+        return self.spec.trial_template.pipeline.name
+
+    # ------------------------------------------------------------------ main loop
+
+    def run(self) -> Summary:
+        """Run the experiment to its end; returns the summary. Raises ``SpecError`` before any write."""
+        self.preflight()
+        self.workspace.ensure()
+        self._lock.acquire()
+        started = time.time()
+        try:
+            study, resumed = self._open_study()
+            self._study = study
+            study.set_user_attr(st.ATTR_SPEC, experiment_to_document(self.spec))
+            study.set_user_attr(st.ATTR_SPACE, space_signature(self.spec.parameters))
+            study.set_user_attr(st.ATTR_NAMESPACE, self.spec.namespace)
+            study.set_user_attr(st.ATTR_STOP, False)
+            if resumed:
+                self._reconcile(study)
+            else:
+                study.set_user_attr(st.ATTR_STARTED, started)
+            apply_warm_start(study, self.spec, Path(self.spec.trial_template.pipeline.base_dir or "."))
+            info = self._experiment_info("Running")
+            self.recorder.experiment_started(info)
+            self._set_state(study, "Running", "")
+            state, message = self._loop(study)
+            self._set_state(study, state, message)
+            study.set_user_attr(st.ATTR_FINISHED, time.time())
+            info.state = state
+            self.recorder.experiment_finished(info)
+            self.recorder.flush()
+            return self.summary(study, started)
+        finally:
+            self._lock.release()
+
+    def _experiment_info(self, state: str) -> ExperimentInfo:
+        return ExperimentInfo(
+            name=self.spec.name,
+            namespace=self.spec.namespace,
+            algorithm=self.spec.algorithm.algorithm_name,
+            directions=list(self.spec.objective.directions),
+            objective_metrics=list(self.spec.objective.metric_names),
+            spec=experiment_to_document(self.spec),
+            state=state,
+        )
+
+    def _set_state(self, study: optuna.Study, state: str, message: str) -> None:
+        study.set_user_attr(st.ATTR_STATE, state)
+        study.set_user_attr(st.ATTR_MESSAGE, message)
+
+    def _counts(self, study: optuna.Study) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for trial in study.get_trials(deepcopy=False):
+            s = trial_state(trial)
+            counts[s] = counts.get(s, 0) + 1
+        return counts
+
+    def _goal_reached(self, study: optuna.Study) -> bool:
+        goal = self.spec.objective.goal
+        if goal is None or self.spec.objective.is_multi:
+            return False
+        try:
+            best = study.best_value
+        except ValueError:
+            return False
+        return best >= goal if self.spec.objective.type == "maximize" else best <= goal
+
+    def _exhausted(self, study: optuna.Study) -> bool:
+        sampler = study.sampler
+        if isinstance(sampler, optuna.samplers.GridSampler):
+            return sampler.is_exhausted(study)
+        return False
+
+    def _loop(self, study: optuna.Study) -> tuple[str, str]:
+        spec = self.spec
+        in_flight: dict[Future[RunResult | None], optuna.Trial] = {}
+        counts = self._counts(study)
+        finished = sum(counts.get(s, 0) for s in FINISHED)
+        failed = sum(counts.get(s, 0) for s in FAILED)
+        outcome: tuple[str, str] | None = None
+        if spec.max_trial_count is not None and finished >= spec.max_trial_count:
+            outcome = ("Succeeded", f"the budget of {spec.max_trial_count} trials is used")
+        last_poll = 0.0
+        with ThreadPoolExecutor(max_workers=spec.parallel_trial_count, thread_name_prefix="trial") as pool:
+            while True:
+                if outcome is None:
+                    if self._goal_reached(study):
+                        outcome = ("Succeeded", f"the goal {spec.objective.goal:g} was reached")
+                    elif spec.max_failed_trial_count is not None and failed > spec.max_failed_trial_count:
+                        outcome = ("Failed", f"{failed} trials failed (maxFailedTrialCount {spec.max_failed_trial_count})")
+                    elif self._stop.is_set():
+                        outcome = ("Stopped", self._stop_reason)
+                    elif spec.max_trial_count is not None and finished >= spec.max_trial_count:
+                        outcome = ("Succeeded", f"the budget of {spec.max_trial_count} trials is used")
+                    elif self._exhausted(study) and not in_flight:
+                        outcome = ("Succeeded", "every point of the grid was evaluated")
+                if outcome is not None:
+                    for trial in in_flight.values():
+                        self._cancels[trial.number].set()
+                else:
+                    budget_left = (
+                        spec.max_trial_count - finished - len(in_flight) if spec.max_trial_count is not None else 1
+                    )
+                    while len(in_flight) < spec.parallel_trial_count and budget_left > 0 and not self._exhausted(study):
+                        trial = self._ask(study)
+                        in_flight[pool.submit(self._run_trial, trial)] = trial
+                        budget_left -= 1
+                if not in_flight:
+                    break
+                done, _ = wait(list(in_flight), timeout=0.5, return_when=FIRST_COMPLETED)
+                for future in done:
+                    trial = in_flight.pop(future)
+                    state = self._tell(study, trial, future, killed=outcome is not None)
+                    if state in FINISHED:
+                        finished += 1
+                    if state in FAILED:
+                        failed += 1
+                now = time.monotonic()
+                if now - last_poll > 1.0:
+                    last_poll = now
+                    if not self._stop.is_set() and study.user_attrs.get(st.ATTR_STOP):
+                        self.request_stop("stopped with 'workbench stop'")
+        assert outcome is not None
+        return outcome
+
+    def _ask(self, study: optuna.Study) -> optuna.Trial:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            trial = study.ask(fixed_distributions=self.distributions)
+        trial.set_user_attr(st.T_RUN_ID, uuid.uuid4().hex)
+        trial.set_user_attr(st.T_STARTED, time.time())
+        self._cancels[trial.number] = threading.Event()
+        self._emit(TrialEvent("started", trial.number, "Running", params=dict(trial.params)))
+        return trial
+
+    def _arguments(self, trial: optuna.Trial) -> dict[str, Any]:
+        values = trial_values(self.spec.parameters, trial.params)
+        arguments = dict(self.spec.trial_template.arguments)
+        for pipeline_param, source in self.bindings.items():
+            if source.startswith("${trialSpec."):
+                key = source[len("${trialSpec.") : -1]
+                meta = {"Name": f"{self.spec.name}-{trial.number}", "Namespace": self.spec.namespace,
+                        "Kind": "Job", "APIVersion": "batch/v1"}
+                arguments[pipeline_param] = meta.get(key, "")
+            else:
+                arguments[pipeline_param] = values[source]
+        return arguments
+
+    def _run_trial(self, trial: optuna.Trial) -> RunResult | None:
+        spec = self.spec
+        pipeline = spec.trial_template.pipeline
+        assert pipeline is not None
+        run_id = trial.user_attrs[st.T_RUN_ID]
+        cancel = self._cancels[trial.number]
+        objective = spec.objective.metric_names[0]
+        prunable = not spec.objective.is_multi and spec.early_stopping is not None
+        report_lock = threading.Lock()
+
+        def on_metric(name: str, value: float, index: int) -> None:
+            if not prunable or name != objective or cancel.is_set():
+                return
+            with report_lock, warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                trial.report(value, index)
+                if trial.should_prune():
+                    self._pruned.add(trial.number)
+                    cancel.set()
+
+        arguments = self._arguments(trial)
+        self.recorder.run_started(
+            RunInfo(run_id=run_id, experiment=spec.name, pipeline=pipeline.name, namespace=spec.namespace,
+                    trial_number=trial.number, params=dict(trial_values(spec.parameters, trial.params)))
+        )
+        runner = PipelineRunner(
+            self.backend,
+            self.workspace,
+            recorder=self.recorder,
+            metrics=spec.metrics_collector_spec,
+            metric_names=spec.metric_names,
+            grace_period=self.grace_period,
+        )
+        ctx = RunContext(experiment=spec.name, run_id=run_id, namespace=spec.namespace, trial_number=trial.number)
+        return runner.run(pipeline, arguments, ctx, cancel=cancel, on_metric=on_metric)
+
+    def _tell(self, study: optuna.Study, trial: optuna.Trial, future: Future[RunResult | None], killed: bool) -> str:
+        spec = self.spec
+        message = ""
+        metrics: dict[str, float] = {}
+        values: list[float] | None = None
+        try:
+            result = future.result()
+        except Exception as err:  # an engine bug must not stop the experiment
+            log.exception("trial %d crashed in the engine", trial.number)
+            result, message = None, f"internal error: {err}"
+        if result is not None:
+            for name in spec.metric_names:
+                value = result.collector.final(name, spec.objective.strategy(name))
+                if value is not None:
+                    metrics[name] = value
+        if trial.number in self._pruned:
+            state = "Pruned"
+        elif result is None:
+            state = "Failed"
+        elif result.state == "Cancelled" or (killed and result.state != "Succeeded"):
+            state, message = "Killed", "cancelled before it finished"
+        elif result.state == "Failed":
+            state, message = "Failed", result.message
+        else:
+            missing = [m for m in spec.objective.metric_names if m not in metrics]
+            if missing:
+                state = "MetricsUnavailable"
+                message = f"the trial reported no value for {', '.join(missing)}"
+            else:
+                state = "Succeeded"
+                values = [metrics[m] for m in spec.objective.metric_names]
+        trial.set_user_attr(st.T_STATE, state)
+        trial.set_user_attr(st.T_METRICS, metrics)
+        trial.set_user_attr(st.T_MESSAGE, message)
+        trial.set_user_attr(st.T_FINISHED, time.time())
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if state == "Succeeded":
+                study.tell(trial, values)
+            elif state == "Pruned":
+                study.tell(trial, state=TrialState.PRUNED)
+            else:
+                study.tell(trial, state=TrialState.FAIL)
+        self.recorder.run_finished(
+            RunInfo(run_id=trial.user_attrs[st.T_RUN_ID], experiment=spec.name, pipeline=self._pipeline_name(),
+                    namespace=spec.namespace, trial_number=trial.number,
+                    params=dict(trial_values(spec.parameters, trial.params)), state=state, metrics=metrics,
+                    finished=time.time(), message=message)
+        )
+        self._cancels.pop(trial.number, None)
+        self._emit(TrialEvent("finished", trial.number, state, params=dict(trial.params), values=values, message=message))
+        return state
+
+    def summary(self, study: optuna.Study, started: float) -> Summary:
+        return summarize(study, duration=time.time() - started)
+
+
+def summarize(study: optuna.Study, duration: float = 0.0) -> Summary:
+    """The summary of a stored experiment."""
+    counts: dict[str, int] = {}
+    for trial in study.get_trials(deepcopy=False):
+        s = trial_state(trial)
+        counts[s] = counts.get(s, 0) + 1
+    summary = Summary(
+        name=study.study_name,
+        state=str(study.user_attrs.get(st.ATTR_STATE, "Created")),
+        message=str(study.user_attrs.get(st.ATTR_MESSAGE, "")),
+        counts=counts,
+        duration=duration,
+    )
+    if len(study.directions) == 1 and counts.get("Succeeded"):
+        best = study.best_trial
+        summary.best_number, summary.best_values, summary.best_params = best.number, best.values, best.params
+    return summary
