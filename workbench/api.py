@@ -86,7 +86,9 @@ def _trial_template(
     if template is not None:
         out["template"] = template
     elif pipeline is not None:
-        out["pipeline"] = pipeline.model_dump(by_alias=True, mode="json") if isinstance(pipeline, Pipeline) else str(pipeline)
+        out["pipeline"] = (
+            pipeline.model_dump(by_alias=True, mode="json") if isinstance(pipeline, Pipeline) else str(pipeline)
+        )
     else:
         func = component.func if isinstance(component, PythonComponent) else component
         if isinstance(func, str):
@@ -142,7 +144,7 @@ class Experiment:
             if goal is not None:
                 obj["goal"] = goal
         else:
-            obj = {"objectives": [{"metricName": m, "type": d} for m, d in zip(objectives, directions)]}
+            obj = {"objectives": [{"metricName": m, "type": d} for m, d in zip(objectives, directions, strict=True)]}
         obj["additionalMetricNames"] = list(additional_metrics)
         if metric_strategies:
             obj["metricStrategies"] = [{"name": k, "value": v} for k, v in metric_strategies.items()]
@@ -154,15 +156,22 @@ class Experiment:
             "trialTemplate": _trial_template(template, pipeline, component, arguments, _report_as),
         }
         if early_stopping:
-            spec["earlyStopping"] = {"algorithmName": early_stopping, "algorithmSettings": _settings(early_stopping_settings)}
+            spec["earlyStopping"] = {
+                "algorithmName": early_stopping,
+                "algorithmSettings": _settings(early_stopping_settings),
+            }
         if max_trials is not None:
             spec["maxTrialCount"] = max_trials
         if max_failed is not None:
             spec["maxFailedTrialCount"] = max_failed
         if warm_start:
             spec["warmStart"] = warm_start
-        doc = {"apiVersion": "workbench.io/v1alpha1", "kind": "Experiment",
-               "metadata": {"name": name, "namespace": namespace}, "spec": spec}
+        doc = {
+            "apiVersion": "workbench.io/v1alpha1",
+            "kind": "Experiment",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": spec,
+        }
         self.spec: ExperimentSpec = experiment_from_dict(doc, Path.cwd(), source=f"Experiment({name!r})")
 
     @property
@@ -282,8 +291,10 @@ class Results:
             trials = self.study.best_trials
         except ValueError:
             trials = []
-        return [BestTrial(t.number, dict(t.params), list(t.values or []), dict(t.user_attrs.get(T_METRICS, {})))
-                for t in trials]
+        return [
+            BestTrial(t.number, dict(t.params), list(t.values or []), dict(t.user_attrs.get(T_METRICS, {})))
+            for t in trials
+        ]
 
     @property
     def best_trial(self) -> BestTrial:

@@ -34,6 +34,19 @@ err_console = Console(stderr=True)
 EXIT_FOR_STATE = {"Succeeded": 0, "Failed": 1, "Stopped": 130, "Running": 0, "Created": 0}
 
 
+def _quiet_libraries() -> None:
+    """Optuna and MLflow log at INFO by default; the CLI shows progress itself."""
+    import logging
+    import os
+
+    import optuna
+
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    for name in ("mlflow", "alembic", "mlflow.store.db.utils"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def _workspace(home: Path | None) -> Any:
     from workbench.workspace import Workspace
 
@@ -47,7 +60,7 @@ def _fmt(value: Any) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     if isinstance(value, float):
-        return f"{value:.6g}"
+        return f"{value:.4g}"
     return str(value)
 
 
@@ -86,6 +99,7 @@ def _drive(spec: Any, home: Path | None, backend: str, quiet: bool) -> int:
     from workbench.backends import get_backend
     from workbench.search.controller import Controller, TrialEvent
 
+    _quiet_libraries()
     workspace = _workspace(home)
     total = spec.max_trial_count
     progress = Progress(
@@ -209,7 +223,7 @@ def validate(spec_file: Path = typer.Argument(..., help="Experiment YAML to chec
     from workbench.spec import load_experiment
 
     spec = load_experiment(spec_file)
-    check_search(spec)
+    check_search(spec, spec_file.resolve().parent)
     pipeline = spec.trial_template.pipeline
     console.print(
         f"[green]valid[/]: experiment {spec.name!r}, {len(spec.parameters)} parameters, "
@@ -254,7 +268,8 @@ def _trials_table(df: Any, objective: list[str], directions: list[str], limit: i
     )
     cols += [c for c in metric_cols if c in df.columns] + ["duration_s"]
     for c in cols:
-        table.add_column(c.replace("params.", "").replace("metrics.", "").replace("duration_s", "duration"))
+        header = c.replace("params.", "").replace("metrics.", "").replace("duration_s", "time")
+        table.add_column(header, no_wrap=True, min_width=min(len(header), 12))
     view = df
     first = f"metrics.{objective[0]}"
     if first in df.columns and len(directions) == 1:
@@ -346,10 +361,9 @@ def best(
 
 def _has_best(study: Any) -> bool:
     try:
-        study.best_trial
+        return study.best_trial is not None
     except ValueError:
         return False
-    return True
 
 
 @app.command()

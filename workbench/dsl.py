@@ -108,8 +108,16 @@ def _artifact_direction(annotation: Any) -> tuple[str, str] | None:
 def _param_type(annotation: Any) -> str:
     if annotation is inspect.Parameter.empty:
         return "String"
+    args = typing.get_args(annotation)
+    if args and type(None) in args:  # Optional[X] and X | None are X
+        rest = [a for a in args if a is not type(None)]
+        if len(rest) == 1:
+            return _param_type(rest[0])
     origin = typing.get_origin(annotation) or annotation
-    return _PY_TO_KFP.get(origin, "String")
+    try:
+        return _PY_TO_KFP.get(origin, "String")
+    except TypeError:  # unhashable annotation objects
+        return "String"
 
 
 def describe(func: Callable[..., Any]) -> dict[str, Any]:
@@ -119,6 +127,8 @@ def describe(func: Callable[..., Any]) -> dict[str, Any]:
     inputs: list[dict[str, Any]] = []
     outputs: list[dict[str, Any]] = []
     for name, param in sig.parameters.items():
+        if param.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+            raise TypeError(f"component {func.__name__!r}: *args and **kwargs cannot be inputs; name each input")
         annotation = hints.get(name, param.annotation)
         artifact = _artifact_direction(annotation)
         if artifact and artifact[0] == "output":

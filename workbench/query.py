@@ -126,7 +126,9 @@ def trials_dataframe(study: optuna.Study) -> pd.DataFrame:
     """One row per trial: number, state, parameters, objective and other metrics, times, run id."""
     doc = study.user_attrs.get(st.ATTR_SPEC) or {}
     objective = doc.get("spec", {}).get("objective", {})
-    names = [o["metricName"] for o in objective.get("objectives", [])] or [objective.get("objectiveMetricName", "value")]
+    names = [o["metricName"] for o in objective.get("objectives", [])] or [
+        objective.get("objectiveMetricName", "value")
+    ]
     rows = []
     for t in study.get_trials(deepcopy=False):
         started = t.user_attrs.get(st.T_STARTED) or (t.datetime_start.timestamp() if t.datetime_start else None)

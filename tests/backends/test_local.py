@@ -16,7 +16,9 @@ def launch(argv: list[str], tmp_path, **env: str) -> StepLaunch:
 
 
 def test_streams_output_and_exit_code(tmp_path):
-    handle = LocalBackend().start(launch([sys.executable, "-c", "print('a'); print('b'); raise SystemExit(3)"], tmp_path))
+    handle = LocalBackend().start(
+        launch([sys.executable, "-c", "print('a'); print('b'); raise SystemExit(3)"], tmp_path)
+    )
     assert list(handle.lines()) == ["a", "b"]
     assert handle.wait() == 3
 

@@ -68,12 +68,27 @@ def test_values_and_files_flow_between_steps(tmp_path):
     doc = {
         "parameters": [{"name": "n", "type": "Integer"}],
         "steps": [
-            py_step("make", "import sys; open(sys.argv[2], 'w').write(str(int(sys.argv[1]) * 2))", ["n"], ["out"],
-                    arguments={"n": "{{params.n}}"}),
-            py_step("read_path", "import sys; print('got', open(sys.argv[1]).read())", ["x_path"], [],
-                    arguments={"x_path": "{{steps.make.outputs.out}}"}),
-            py_step("read_value", "import sys; print('value', sys.argv[1])", ["x"], [],
-                    arguments={"x": "{{steps.make.outputs.out}} items"}),
+            py_step(
+                "make",
+                "import sys; open(sys.argv[2], 'w').write(str(int(sys.argv[1]) * 2))",
+                ["n"],
+                ["out"],
+                arguments={"n": "{{params.n}}"},
+            ),
+            py_step(
+                "read_path",
+                "import sys; print('got', open(sys.argv[1]).read())",
+                ["x_path"],
+                [],
+                arguments={"x_path": "{{steps.make.outputs.out}}"},
+            ),
+            py_step(
+                "read_value",
+                "import sys; print('value', sys.argv[1])",
+                ["x"],
+                [],
+                arguments={"x": "{{steps.make.outputs.out}} items"},
+            ),
         ],
     }
     result = run(tmp_path, doc, {"n": 21})
@@ -98,8 +113,13 @@ def test_condition_false_skips_step_and_its_consumers(tmp_path):
     doc = {
         "steps": [
             py_step("flip", "import sys; open(sys.argv[1], 'w').write('tails')", [], ["side"]),
-            py_step("heads", "import sys; open(sys.argv[1], 'w').write('x')", [], ["o"],
-                    when="{{steps.flip.outputs.side}} == 'heads'"),
+            py_step(
+                "heads",
+                "import sys; open(sys.argv[1], 'w').write('x')",
+                [],
+                ["o"],
+                when="{{steps.flip.outputs.side}} == 'heads'",
+            ),
             py_step("after_heads", "print(1)", ["v"], [], arguments={"v": "{{steps.heads.outputs.o}}"}),
             py_step("tails", "print('tails ran')", [], [], when="{{steps.flip.outputs.side}} == 'tails'"),
         ]
@@ -107,7 +127,11 @@ def test_condition_false_skips_step_and_its_consumers(tmp_path):
     result = run(tmp_path, doc)
     assert result.state == "Succeeded"
     assert {n: s.state for n, s in result.steps.items()} == {
-        "flip": "Succeeded", "heads": "Skipped", "after_heads": "Skipped", "tails": "Succeeded"}
+        "flip": "Succeeded",
+        "heads": "Skipped",
+        "after_heads": "Skipped",
+        "tails": "Succeeded",
+    }
 
 
 def test_retries_with_backoff_then_succeed(tmp_path):
@@ -129,8 +153,12 @@ def test_retries_with_backoff_then_succeed(tmp_path):
 
 
 def test_failure_cancels_downstream_and_is_reported(tmp_path):
-    doc = {"steps": [py_step("bad", "raise SystemExit(4)", [], ["o"]),
-                     py_step("next", "print(1)", ["v"], [], arguments={"v": "{{steps.bad.outputs.o}}"})]}
+    doc = {
+        "steps": [
+            py_step("bad", "raise SystemExit(4)", [], ["o"]),
+            py_step("next", "print(1)", ["v"], [], arguments={"v": "{{steps.bad.outputs.o}}"}),
+        ]
+    }
     result = run(tmp_path, doc)
     assert result.state == "Failed"
     assert result.steps["bad"].state == "Failed" and "code 4" in result.steps["bad"].message
@@ -207,12 +235,24 @@ def test_kfp_placeholders_concat_and_if_is_present(tmp_path):
         "name": "echo",
         "inputs": [{"name": "a"}, {"name": "opt", "optional": True}],
         "outputs": [{"name": "o"}],
-        "implementation": {"container": {"command": [
-            PY, "-c", "import sys, json; open(sys.argv[1], 'w').write(json.dumps(sys.argv[2:]))",
-            {"outputPath": "o"},
-            {"concat": ["--a=", {"inputValue": "a"}]},
-            {"if": {"cond": {"isPresent": "opt"}, "then": ["--opt", {"inputValue": "opt"}], "else": ["--no-opt"]}},
-        ]}},
+        "implementation": {
+            "container": {
+                "command": [
+                    PY,
+                    "-c",
+                    "import sys, json; open(sys.argv[1], 'w').write(json.dumps(sys.argv[2:]))",
+                    {"outputPath": "o"},
+                    {"concat": ["--a=", {"inputValue": "a"}]},
+                    {
+                        "if": {
+                            "cond": {"isPresent": "opt"},
+                            "then": ["--opt", {"inputValue": "opt"}],
+                            "else": ["--no-opt"],
+                        }
+                    },
+                ]
+            }
+        },
     }
     both = run(tmp_path, {"steps": [{"name": "s", "component": comp, "arguments": {"a": 1, "opt": "x"}}]})
     assert json.loads(Path(both.steps["s"].outputs["o"]).read_text()) == ["--a=1", "--opt", "x"]
@@ -222,7 +262,8 @@ def test_kfp_placeholders_concat_and_if_is_present(tmp_path):
 
 def test_python_components_pass_artifacts_and_return_values(tmp_path):
     steps = tmp_path / "steps.py"
-    steps.write_text(textwrap.dedent("""
+    steps.write_text(
+        textwrap.dedent("""
         from workbench import component, Input, Output, Dataset, Model, report
 
         @component
@@ -237,13 +278,17 @@ def test_python_components_pass_artifacts_and_return_values(tmp_path):
             report(score=total * scale, step=1)
             open(model.path, "w").write("weights")
             return total * scale / 2
-    """))
+    """)
+    )
     doc = {
         "parameters": [{"name": "n", "type": "Integer", "default": 4}],
         "steps": [
             {"name": "make", "component": "steps.py:make", "arguments": {"n": "{{params.n}}"}},
-            {"name": "use", "component": "steps.py:use",
-             "arguments": {"data": "{{steps.make.outputs.data}}", "scale": "{{steps.make.outputs.Output}}"}},
+            {
+                "name": "use",
+                "component": "steps.py:use",
+                "arguments": {"data": "{{steps.make.outputs.data}}", "scale": "{{steps.make.outputs.Output}}"},
+            },
         ],
     }
     result = run(tmp_path, doc, metric_names=["score"])
@@ -255,7 +300,9 @@ def test_python_components_pass_artifacts_and_return_values(tmp_path):
 
 def test_failed_python_component_log_holds_the_traceback(tmp_path):
     steps = tmp_path / "steps.py"
-    steps.write_text("from workbench import component\n\n@component\ndef boom(x: int):\n    raise ValueError('bad x')\n")
+    steps.write_text(
+        "from workbench import component\n\n@component\ndef boom(x: int):\n    raise ValueError('bad x')\n"
+    )
     result = run(tmp_path, {"steps": [{"name": "boom", "component": "steps.py:boom", "arguments": {"x": 1}}]})
     assert result.state == "Failed"
     log = Path(result.steps["boom"].log_path).read_text()
@@ -264,8 +311,15 @@ def test_failed_python_component_log_holds_the_traceback(tmp_path):
 
 @pytest.mark.parametrize("bad_command", ["no-such-binary-123", "./nope.sh"])
 def test_command_not_found_fails_without_retry(tmp_path, bad_command):
-    doc = {"steps": [{"name": "x", "component": {"name": "x", "implementation": {"container": {"command": [bad_command]}}},
-                      "retry": 3}]}
+    doc = {
+        "steps": [
+            {
+                "name": "x",
+                "component": {"name": "x", "implementation": {"container": {"command": [bad_command]}}},
+                "retry": 3,
+            }
+        ]
+    }
     result = run(tmp_path, doc)
     assert result.state == "Failed"
     assert "not found" in result.steps["x"].message

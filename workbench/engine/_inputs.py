@@ -165,8 +165,10 @@ def expand(item: Any, inputs: dict[str, Resolved], outputs: dict[str, str], scra
         return ["".join("".join(expand(part, inputs, outputs, scratch)) for part in value)]
     if key == "if":
         cond = value["cond"]
-        if isinstance(cond, dict):
+        if isinstance(cond, dict) and "isPresent" in cond:
             truth = inputs[cond["isPresent"]].present
+        elif isinstance(cond, dict):  # a placeholder such as {inputValue: flag}
+            truth = "".join(expand(cond, inputs, outputs, scratch)).strip().lower() == "true"
         else:
             truth = str(cond).lower() == "true" if isinstance(cond, str) else bool(cond)
         branch = value.get("then" if truth else "else", []) or []

@@ -12,7 +12,7 @@ the step writes, tailing it while the step runs.
 
 Example:
     >>> seen = []
-    >>> c = MetricsCollector(["loss"], on_metric=lambda n, v, i: seen.append((n, v, i)))
+    >>> c = MetricsCollector(["loss"], on_metric=lambda n, v, i, origin: seen.append((n, v, i)))
     >>> c.feed("epoch 1: loss=0.5 other=3")
     >>> c.feed('{"loss": 0.25, "step": 7}')
     >>> seen
@@ -32,12 +32,13 @@ from pathlib import Path
 from workbench.runtime import METRIC_MARKER
 from workbench.spec import DEFAULT_METRICS_FORMAT
 
-MetricCallback = Callable[[str, float, int], None]
+#: ``on_metric(name, value, index, origin)``; ``origin`` is the step that reported it.
+MetricCallback = Callable[[str, float, int, str], None]
 _INDEX_KEYS = ("step", "epoch", "timestamp_step")
 
 
 class MetricsCollector:
-    """Collects values of the named metrics; calls ``on_metric(name, value, index)`` for each."""
+    """Collects values of the named metrics; calls ``on_metric(name, value, index, origin)`` for each."""
 
     def __init__(
         self,
@@ -51,19 +52,29 @@ class MetricsCollector:
         self.regexes = [re.compile(f) for f in (formats or [DEFAULT_METRICS_FORMAT])]
         self.stdout = stdout
         self.values: dict[str, list[tuple[int, float]]] = {}
+        self._explicit: set[str] = set()
         self._lock = threading.Lock()
 
-    def _add(self, name: str, value: float, index: int | None) -> None:
+    def _add(self, name: str, value: float, index: int | None, origin: str) -> None:
         if name not in self.metric_names or math.isnan(value):
             return
         with self._lock:
             series = self.values.setdefault(name, [])
-            idx = index if index is not None else len(series)
+            if index is None:
+                # Katib StdOut values have no step: number them in order. Once a metric was
+                # reported with explicit steps, a step-less value (a final score printed at the
+                # end) only counts for the final value, not as an intermediate value.
+                idx = series[-1][0] + 1 if series else 0
+                intermediate = name not in self._explicit
+            else:
+                idx = index
+                intermediate = True
+                self._explicit.add(name)
             series.append((idx, value))
-        if self.on_metric is not None:
-            self.on_metric(name, value, idx)
+        if self.on_metric is not None and intermediate:
+            self.on_metric(name, value, idx, origin)
 
-    def _json(self, text: str) -> bool:
+    def _json(self, text: str, origin: str) -> bool:
         try:
             obj = json.loads(text)
         except ValueError:
@@ -78,10 +89,10 @@ class MetricsCollector:
                 value = float(raw)
             except (TypeError, ValueError):
                 continue
-            self._add(key, value, int(index) if index is not None else None)
+            self._add(key, value, int(index) if index is not None else None, origin)
         return True
 
-    def _regex(self, text: str) -> None:
+    def _regex(self, text: str, origin: str) -> None:
         for regex in self.regexes:
             for match in regex.finditer(text):
                 name, raw = match.group(1), match.group(2)
@@ -89,21 +100,21 @@ class MetricsCollector:
                     value = float(raw)
                 except (TypeError, ValueError):
                     continue
-                self._add(name.strip(), value, None)
+                self._add(name.strip(), value, None, origin)
 
-    def feed(self, line: str, from_file: str | None = None) -> None:
+    def feed(self, line: str, from_file: str | None = None, origin: str = "") -> None:
         """Parse one line of output (``from_file``: ``"TEXT"`` or ``"JSON"`` for a metrics file)."""
         text = line.strip()
         if not text:
             return
         if text.startswith(METRIC_MARKER.strip()):
-            self._json(text[len(METRIC_MARKER.strip()) :].strip())
+            self._json(text[len(METRIC_MARKER.strip()) :].strip(), origin)
             return
         if from_file == "JSON" or (from_file is None and self.stdout and text.startswith("{")):
-            if self._json(text) or from_file == "JSON":
+            if self._json(text, origin) or from_file == "JSON":
                 return
         if from_file == "TEXT" or self.stdout:
-            self._regex(text)
+            self._regex(text, origin)
 
     def final(self, name: str, strategy: str) -> float | None:
         """The metric's value after its strategy (``min``, ``max`` or ``latest``), or ``None``."""
@@ -121,7 +132,10 @@ class MetricsCollector:
 class FileTailer:
     """Feeds lines appended to a metrics file into a collector while a step runs."""
 
-    def __init__(self, path: Path, collector: MetricsCollector, fmt: str, interval: float = 0.2) -> None:
+    def __init__(
+        self, path: Path, collector: MetricsCollector, fmt: str, interval: float = 0.2, origin: str = ""
+    ) -> None:
+        self.origin = origin
         self.path = path
         self.collector = collector
         self.fmt = fmt
@@ -147,7 +161,7 @@ class FileTailer:
         lines = (self._partial + chunk).split("\n")
         self._partial = lines.pop()
         for line in lines:
-            self.collector.feed(line, from_file=self.fmt)
+            self.collector.feed(line, from_file=self.fmt, origin=self.origin)
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
@@ -160,7 +174,7 @@ class FileTailer:
             self._thread.join(timeout=5)
         self._read()
         if self._partial:
-            self.collector.feed(self._partial, from_file=self.fmt)
+            self.collector.feed(self._partial, from_file=self.fmt, origin=self.origin)
             self._partial = ""
 
 

@@ -196,8 +196,8 @@ class PipelineRunner:
     # ------------------------------------------------------------------ helpers
 
     def _metric_hook(self, ctx: RunContext, on_metric: Any) -> Any:
-        def hook(name: str, value: float, index: int) -> None:
-            self.recorder.metric(ctx.run_id, "", name, value, index, time.time())
+        def hook(name: str, value: float, index: int, origin: str) -> None:
+            self.recorder.metric(ctx.run_id, origin, name, value, index, time.time())
             if on_metric is not None:
                 on_metric(name, value, index)
 
@@ -372,13 +372,17 @@ class PipelineRunner:
             result.state, result.message = "Failed", f"cannot resolve inputs: {err}"
             self._finish(info, result, {}, step)
             return
+        workdir = self._workdir(pipeline, step, step_dir)
+        argv, metrics_file = self._metrics_file(argv, step_dir, workdir)
         info.inputs = {n: r.get_value() for n, r in inputs.items() if not r.is_artifact and r.present}
-        info.input_artifacts = {n: (r.path or "", r.type or "Artifact") for n, r in inputs.items() if r.is_artifact and r.path}
+        info.input_artifacts = {
+            n: (r.path or "", r.type or "Artifact") for n, r in inputs.items() if r.is_artifact and r.path
+        }
         info.command = argv
         launch = StepLaunch(
             argv=argv,
-            env=self._env(step, ctx),
-            workdir=self._workdir(pipeline, step, step_dir),
+            env={**self._env(step, ctx), **({"WORKBENCH_METRICS_FILE": str(metrics_file)} if metrics_file else {})},
+            workdir=workdir,
             name=f"{ctx.run_id[:12]}-{step.name}",
             image=comp.implementation.container.image if comp.implementation.container else "",
             labels={
@@ -400,12 +404,15 @@ class PipelineRunner:
             result.state, result.message = "Failed", str(err)
             self._finish(info, result, {}, step)
             return
-        tailer = self._file_tailer(launch.workdir, collector)
+        tailer = None
+        if metrics_file is not None:
+            metrics_file.unlink(missing_ok=True)
+            tailer = FileTailer(metrics_file, collector, self._file_format(), origin=step.name).start()
 
         def pump() -> None:
             for line in handle.lines():
                 logfile.write(line)
-                collector.feed(line)
+                collector.feed(line, origin=step.name)
 
         reader = threading.Thread(target=pump, name=f"log-{step.name}", daemon=True)
         reader.start()
@@ -441,18 +448,41 @@ class PipelineRunner:
             else:
                 result.state, result.message = "Succeeded", ""
                 result.outputs = out_paths
-        logfile.write(f"[workbench] step {step.name} {result.state.lower()}" + (f": {result.message}" if result.message else ""))
+        logfile.write(
+            f"[workbench] step {step.name} {result.state.lower()}" + (f": {result.message}" if result.message else "")
+        )
         logfile.close()
         self._finish(info, result, out_paths if result.state == "Succeeded" else {}, step)
 
-    def _file_tailer(self, workdir: str, collector: MetricsCollector) -> FileTailer | None:
+    def _file_format(self) -> str:
+        src = self.metrics.source
+        return src.file_system_path.format if src and src.file_system_path else "TEXT"
+
+    def _metrics_file(self, argv: list[str], step_dir: Path, workdir: str) -> tuple[list[str], Path | None]:
+        """For a File collector: give each step its own metrics file.
+
+        The spec's path (``/var/log/katib/metrics.log``) is shared by every trial and often not
+        writable on a laptop, so where it appears in the command line (as an argument or after
+        ``=``) it is replaced by a file in the step's own folder, which is then tailed. The
+        step also finds that path in ``$WORKBENCH_METRICS_FILE``. A path the command line does not
+        mention is tailed where it is (relative to the step's working directory).
+        """
         src = self.metrics.source
         if self.metrics.collector.kind != "File" or src is None or src.file_system_path is None:
-            return None
-        path = Path(src.file_system_path.path)
-        if not path.is_absolute():
-            path = Path(workdir) / path
-        return FileTailer(path, collector, src.file_system_path.format).start()
+            return argv, None
+        original = src.file_system_path.path
+        own = step_dir / Path(original).name
+        step_dir.mkdir(parents=True, exist_ok=True)
+        out = []
+        for arg in argv:
+            if arg == original:
+                arg = str(own)
+            elif arg.endswith("=" + original):
+                arg = arg[: -len(original)] + str(own)
+            out.append(arg)
+        if out == argv:
+            return argv, Path(workdir) / original
+        return out, own
 
     def _finish(self, info: StepInfo, result: StepResult, out_paths: dict[str, str], step: Step) -> None:
         result.finished = time.time()

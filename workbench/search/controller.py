@@ -14,6 +14,8 @@ Killed and its parameters are queued again, so the experiment ends with exactly
 from __future__ import annotations
 
 import logging
+import math
+import os
 import threading
 import time
 import uuid
@@ -29,10 +31,9 @@ from optuna.trial import TrialState
 
 from workbench.backends import BaseBackend, LocalBackend, StepLaunch
 from workbench.engine import PipelineRunner, RunContext, RunResult
-from workbench.engine._inputs import OutputRef, build_argv, resolve_inputs
 from workbench.errors import SpecError, WorkbenchError
 from workbench.search import _storage as st
-from workbench.search._algorithms import create_sampler
+from workbench.search._algorithms import create_sampler, max_trials
 from workbench.search._pruners import create_pruner
 from workbench.search._space import check_compatible, distributions, space_signature, trial_values
 from workbench.search._warmstart import apply_warm_start
@@ -102,8 +103,6 @@ def _launch_for_preflight(spec: ExperimentSpec, workspace: Workspace) -> list[St
         if not isinstance(first, str):
             continue
         workdir = pipeline.base_dir or str(workspace.home)
-        import os
-
         launches.append(StepLaunch(argv=[first], env=dict(os.environ), workdir=workdir, name=step.name))
     return launches
 
@@ -113,7 +112,8 @@ class Controller:
 
     Example:
         >>> from workbench.spec import load_experiment  # doctest: +SKIP
-        >>> summary = Controller(load_experiment("examples/quickstart.yaml"), Workspace.from_env()).run()  # doctest: +SKIP
+        >>> spec = load_experiment("examples/quickstart.yaml")  # doctest: +SKIP
+        >>> summary = Controller(spec, Workspace.from_env()).run()  # doctest: +SKIP
     """
 
     def __init__(
@@ -138,6 +138,8 @@ class Controller:
         self._lock = st.ExperimentLock(workspace.locks, spec.name)
         self.distributions = distributions(spec.parameters)
         self.bindings = trial_bindings(spec)
+        #: maxTrialCount, capped at the number of grid points for grid search.
+        self.budget = max_trials(spec)
 
     # ------------------------------------------------------------------ control
 
@@ -158,7 +160,7 @@ class Controller:
         """Everything that can be checked before writing to any store."""
         from workbench.search import check_search
 
-        check_search(self.spec)
+        check_search(self.spec, Path.cwd())
         for launch in _launch_for_preflight(self.spec, self.workspace):
             try:
                 self.backend.preflight(launch)
@@ -199,8 +201,14 @@ class Controller:
             run_id = trial.user_attrs.get(st.T_RUN_ID)
             if run_id:
                 self.recorder.run_finished(
-                    RunInfo(run_id=run_id, experiment=self.spec.name, pipeline=self._pipeline_name(),
-                            trial_number=trial.number, state="Killed", finished=time.time())
+                    RunInfo(
+                        run_id=run_id,
+                        experiment=self.spec.name,
+                        pipeline=self._pipeline_name(),
+                        trial_number=trial.number,
+                        state="Killed",
+                        finished=time.time(),
+                    )
                 )
         trials = study.get_trials(deepcopy=False)
         requeued = {t.user_attrs.get(st.T_REQUEUED_FROM) for t in trials}
@@ -239,7 +247,7 @@ class Controller:
                 self._reconcile(study)
             else:
                 study.set_user_attr(st.ATTR_STARTED, started)
-            apply_warm_start(study, self.spec, Path(self.spec.trial_template.pipeline.base_dir or "."))
+            apply_warm_start(study, self.spec, Path.cwd())  # the loader made warmStart.csv absolute
             info = self._experiment_info("Running")
             self.recorder.experiment_started(info)
             self._set_state(study, "Running", "")
@@ -285,12 +293,6 @@ class Controller:
             return False
         return best >= goal if self.spec.objective.type == "maximize" else best <= goal
 
-    def _exhausted(self, study: optuna.Study) -> bool:
-        sampler = study.sampler
-        if isinstance(sampler, optuna.samplers.GridSampler):
-            return sampler.is_exhausted(study)
-        return False
-
     def _loop(self, study: optuna.Study) -> tuple[str, str]:
         spec = self.spec
         in_flight: dict[Future[RunResult | None], optuna.Trial] = {}
@@ -298,8 +300,9 @@ class Controller:
         finished = sum(counts.get(s, 0) for s in FINISHED)
         failed = sum(counts.get(s, 0) for s in FAILED)
         outcome: tuple[str, str] | None = None
-        if spec.max_trial_count is not None and finished >= spec.max_trial_count:
-            outcome = ("Succeeded", f"the budget of {spec.max_trial_count} trials is used")
+        budget = self.budget
+        if budget is not None and finished >= budget:
+            outcome = ("Succeeded", f"the budget of {budget} trials is used")
         last_poll = 0.0
         with ThreadPoolExecutor(max_workers=spec.parallel_trial_count, thread_name_prefix="trial") as pool:
             while True:
@@ -307,21 +310,20 @@ class Controller:
                     if self._goal_reached(study):
                         outcome = ("Succeeded", f"the goal {spec.objective.goal:g} was reached")
                     elif spec.max_failed_trial_count is not None and failed > spec.max_failed_trial_count:
-                        outcome = ("Failed", f"{failed} trials failed (maxFailedTrialCount {spec.max_failed_trial_count})")
+                        outcome = (
+                            "Failed",
+                            f"{failed} trials failed (maxFailedTrialCount {spec.max_failed_trial_count})",
+                        )
                     elif self._stop.is_set():
                         outcome = ("Stopped", self._stop_reason)
-                    elif spec.max_trial_count is not None and finished >= spec.max_trial_count:
-                        outcome = ("Succeeded", f"the budget of {spec.max_trial_count} trials is used")
-                    elif self._exhausted(study) and not in_flight:
-                        outcome = ("Succeeded", "every point of the grid was evaluated")
+                    elif budget is not None and finished >= budget:
+                        outcome = ("Succeeded", f"the budget of {budget} trials is used")
                 if outcome is not None:
                     for trial in in_flight.values():
                         self._cancels[trial.number].set()
                 else:
-                    budget_left = (
-                        spec.max_trial_count - finished - len(in_flight) if spec.max_trial_count is not None else 1
-                    )
-                    while len(in_flight) < spec.parallel_trial_count and budget_left > 0 and not self._exhausted(study):
+                    budget_left = budget - finished - len(in_flight) if budget is not None else math.inf
+                    while len(in_flight) < spec.parallel_trial_count and budget_left > 0:
                         trial = self._ask(study)
                         in_flight[pool.submit(self._run_trial, trial)] = trial
                         budget_left -= 1
@@ -359,8 +361,12 @@ class Controller:
         for pipeline_param, source in self.bindings.items():
             if source.startswith("${trialSpec."):
                 key = source[len("${trialSpec.") : -1]
-                meta = {"Name": f"{self.spec.name}-{trial.number}", "Namespace": self.spec.namespace,
-                        "Kind": "Job", "APIVersion": "batch/v1"}
+                meta = {
+                    "Name": f"{self.spec.name}-{trial.number}",
+                    "Namespace": self.spec.namespace,
+                    "Kind": "Job",
+                    "APIVersion": "batch/v1",
+                }
                 arguments[pipeline_param] = meta.get(key, "")
             else:
                 arguments[pipeline_param] = values[source]
@@ -388,8 +394,14 @@ class Controller:
 
         arguments = self._arguments(trial)
         self.recorder.run_started(
-            RunInfo(run_id=run_id, experiment=spec.name, pipeline=pipeline.name, namespace=spec.namespace,
-                    trial_number=trial.number, params=dict(trial_values(spec.parameters, trial.params)))
+            RunInfo(
+                run_id=run_id,
+                experiment=spec.name,
+                pipeline=pipeline.name,
+                namespace=spec.namespace,
+                trial_number=trial.number,
+                params=dict(trial_values(spec.parameters, trial.params)),
+            )
         )
         runner = PipelineRunner(
             self.backend,
@@ -446,13 +458,23 @@ class Controller:
             else:
                 study.tell(trial, state=TrialState.FAIL)
         self.recorder.run_finished(
-            RunInfo(run_id=trial.user_attrs[st.T_RUN_ID], experiment=spec.name, pipeline=self._pipeline_name(),
-                    namespace=spec.namespace, trial_number=trial.number,
-                    params=dict(trial_values(spec.parameters, trial.params)), state=state, metrics=metrics,
-                    finished=time.time(), message=message)
+            RunInfo(
+                run_id=trial.user_attrs[st.T_RUN_ID],
+                experiment=spec.name,
+                pipeline=self._pipeline_name(),
+                namespace=spec.namespace,
+                trial_number=trial.number,
+                params=dict(trial_values(spec.parameters, trial.params)),
+                state=state,
+                metrics=metrics,
+                finished=time.time(),
+                message=message,
+            )
         )
         self._cancels.pop(trial.number, None)
-        self._emit(TrialEvent("finished", trial.number, state, params=dict(trial.params), values=values, message=message))
+        self._emit(
+            TrialEvent("finished", trial.number, state, params=dict(trial.params), values=values, message=message)
+        )
         return state
 
     def summary(self, study: optuna.Study, started: float) -> Summary:

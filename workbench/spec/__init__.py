@@ -23,11 +23,13 @@ from workbench.spec._experiment import (
 )
 from workbench.spec._load import (
     experiment_from_dict,
+    experiment_to_document,
     list_templates,
     load_component,
     load_experiment,
     load_pipeline,
     pipeline_from_dict,
+    pipeline_to_document,
     trial_bindings,
 )
 from workbench.spec._pipeline import Pipeline, RetryPolicy, Step, references, split_output_ref
@@ -57,6 +59,7 @@ __all__ = [
     "WarmStart",
     "evaluate_condition",
     "experiment_from_dict",
+    "experiment_to_document",
     "list_templates",
     "load_component",
     "load_experiment",
@@ -64,6 +67,7 @@ __all__ = [
     "parse_duration",
     "parse_yaml",
     "pipeline_from_dict",
+    "pipeline_to_document",
     "read_yaml",
     "references",
     "split_output_ref",

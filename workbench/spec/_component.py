@@ -9,14 +9,15 @@ decorated with ``@workbench.component``.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from workbench.spec._validation import FieldError
+from workbench.spec._validation import FieldError, json_value
 
 #: Types whose values are passed by value (KFP v1 names, plus Python spellings).
 PARAMETER_TYPES = {
@@ -34,11 +35,40 @@ _PLACEHOLDER_KEYS = {"inputValue", "inputPath", "outputPath", "inputUri", "outpu
 
 
 class SpecModel(BaseModel):
-    """Base of every spec model: camelCase in YAML, snake_case in Python, no unknown fields."""
+    """Base of every spec model: camelCase in YAML, snake_case in Python, no unknown fields.
+
+    An unknown field is reported with the known ones (and the closest match), e.g.
+    ``unknown field 'paralelTrialCount' (did you mean 'parallelTrialCount'?)``.
+    """
 
     model_config = ConfigDict(
         alias_generator=to_camel, populate_by_name=True, extra="forbid", validate_assignment=False
     )
+    #: Fields with a dedicated message when present (features Workbench does not offer).
+    _unsupported_fields: ClassVar[dict[str, str]] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _reject_unknown_fields(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        known: dict[str, str] = {}
+        for name, info in cls.model_fields.items():
+            alias = info.alias or name
+            known[alias] = alias
+            known[name] = alias
+        for key in data:
+            if key in known:
+                continue
+            if not isinstance(key, str):
+                raise FieldError("", f"field names must be strings, got {key!r}")
+            if key in cls._unsupported_fields:
+                raise FieldError(key, cls._unsupported_fields[key])
+            aliases = sorted(set(known.values()))
+            close = difflib.get_close_matches(key, aliases, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"expected one of {', '.join(aliases)}"
+            raise FieldError(key, f"unknown field ({hint})")
+        return data
 
     def to_dict(self) -> dict[str, Any]:
         """The YAML/JSON form (camelCase keys, defaults left out)."""
@@ -66,6 +96,20 @@ class IOSpec(SpecModel):
             return next(iter(value))
         return value
 
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        if "{" in value or "}" in value:
+            raise ValueError(f"{value!r}: names must not contain '{{' or '}}'")
+        return value
+
+    @field_validator("default")
+    @classmethod
+    def _default(cls, value: Any) -> Any:
+        return json_value(value)
+
 
 class ContainerImpl(SpecModel):
     """``implementation.container``: run a command (a process locally, a pod on Kubernetes)."""
@@ -80,11 +124,36 @@ class ContainerImpl(SpecModel):
     @classmethod
     def _env_list(cls, value: Any) -> Any:
         # Accept the Kubernetes form [{name, value}] as well as a mapping.
-        if isinstance(value, list):
-            return {str(item["name"]): str(item.get("value", "")) for item in value}
-        if isinstance(value, dict):
-            return {str(k): str(v) for k, v in value.items()}
-        return value
+        return env_mapping(value)
+
+
+def env_mapping(value: Any) -> Any:
+    """``[{name: A, value: 1}]`` or ``{A: 1}`` -> ``{"A": "1"}``; anything else is left for pydantic to refuse."""
+    if isinstance(value, list):
+        out: dict[str, str] = {}
+        for index, item in enumerate(value):
+            if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item["name"]:
+                raise FieldError(f"[{index}]", "expected {name: NAME, value: VALUE}")
+            extra = set(item) - {"name", "value", "valueFrom"}
+            if extra:
+                raise FieldError(f"[{index}].{sorted(extra)[0]}", "unknown field (expected name, value or valueFrom)")
+            if "valueFrom" in item:
+                continue  # resolved by Kubernetes only
+            out[item["name"]] = _env_text(item.get("value", ""), f"[{index}].value")
+        return out
+    if isinstance(value, dict):
+        return {str(k): _env_text(v, str(k)) for k, v in value.items()}
+    return value
+
+
+def _env_text(value: Any, path: str) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (str, int, float)):
+        return str(value)
+    raise FieldError(path, f"expected a string, got {type(value).__name__}")
 
 
 class PythonImpl(SpecModel):
@@ -94,6 +163,13 @@ class PythonImpl(SpecModel):
     function: str
     #: Report the function's return value as this metric (a number) or as metrics (a dict).
     report_as: str | None = None
+
+    @field_validator("function")
+    @classmethod
+    def _identifier(cls, value: str) -> str:
+        if not value.isidentifier():
+            raise ValueError(f"expected a Python function name, got {value!r}")
+        return value
 
 
 class Implementation(SpecModel):
@@ -127,13 +203,29 @@ class Component(SpecModel):
     outputs: list[IOSpec] = Field(default_factory=list)
     implementation: Implementation
 
+    _unsupported_fields: ClassVar[dict[str, str]] = {
+        "graph": "graph components are not supported; use a Workbench pipeline instead",
+    }
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return json_value(value)
+
     @model_validator(mode="after")
     def _check_io(self) -> Component:
         for kind, items in (("inputs", self.inputs), ("outputs", self.outputs)):
             seen: set[str] = set()
-            for item in items:
+            for index, item in enumerate(items):
                 if item.name in seen:
-                    raise ValueError(f"{kind}: duplicate name {item.name!r}")
+                    raise FieldError(f"{kind}[{index}].name", f"duplicate name {item.name!r}")
                 seen.add(item.name)
         if self.implementation.container is not None:
             inputs = {i.name for i in self.inputs}
@@ -156,8 +248,10 @@ class Component(SpecModel):
         return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def check_placeholder(item: Any, inputs: set[str], outputs: set[str], path: str) -> None:
+def check_placeholder(item: Any, inputs: set[str], outputs: set[str], path: str, depth: int = 0) -> None:
     """Validate one command-line item: a literal or a KFP v1 placeholder."""
+    if depth > 50:
+        raise FieldError(path, "placeholders are nested too deeply")
     if isinstance(item, (str, int, float, bool)):
         return
     if not isinstance(item, dict) or len(item) != 1:
@@ -166,28 +260,38 @@ def check_placeholder(item: Any, inputs: set[str], outputs: set[str], path: str)
     if key not in _PLACEHOLDER_KEYS:
         raise FieldError(f"{path}", f"unknown placeholder {key!r} (expected one of {sorted(_PLACEHOLDER_KEYS)})")
     if key in ("inputValue", "inputPath", "inputUri"):
-        if value not in inputs:
-            raise FieldError(f"{path}.{key}", f"no input named {value!r} (inputs: {sorted(inputs)})")
+        _check_io_name(value, inputs, "input", f"{path}.{key}")
     elif key in ("outputPath", "outputUri"):
-        if value not in outputs:
-            raise FieldError(f"{path}.{key}", f"no output named {value!r} (outputs: {sorted(outputs)})")
+        _check_io_name(value, outputs, "output", f"{path}.{key}")
     elif key == "concat":
         if not isinstance(value, list):
             raise FieldError(f"{path}.concat", "expected a list")
         for index, part in enumerate(value):
-            check_placeholder(part, inputs, outputs, f"{path}.concat[{index}]")
+            check_placeholder(part, inputs, outputs, f"{path}.concat[{index}]", depth + 1)
     elif key == "if":
         if not isinstance(value, dict) or "cond" not in value or "then" not in value:
             raise FieldError(f"{path}.if", "expected {cond: {isPresent: name}, then: [...], else: [...]}")
+        extra = sorted(str(k) for k in value if k not in ("cond", "then", "else"))
+        if extra:
+            raise FieldError(f"{path}.if.{extra[0]}", "unknown field (expected cond, then or else)")
         cond = value["cond"]
-        if isinstance(cond, dict) and set(cond) == {"isPresent"}:
-            if cond["isPresent"] not in inputs:
-                raise FieldError(f"{path}.if.cond.isPresent", f"no input named {cond['isPresent']!r}")
+        if isinstance(cond, dict) and len(cond) == 1 and next(iter(cond)) in ("isPresent", "inputValue"):
+            kind = next(iter(cond))
+            _check_io_name(cond[kind], inputs, "input", f"{path}.if.cond.{kind}")
         elif not isinstance(cond, (bool, str)):
-            raise FieldError(f"{path}.if.cond", "expected {isPresent: name} or a boolean")
+            raise FieldError(f"{path}.if.cond", "expected {isPresent: name}, {inputValue: name} or a boolean")
         for branch in ("then", "else"):
-            parts = value.get(branch, [])
+            parts = value.get(branch)
+            if parts is None:
+                continue
             if not isinstance(parts, list):
                 parts = [parts]
             for index, part in enumerate(parts):
-                check_placeholder(part, inputs, outputs, f"{path}.if.{branch}[{index}]")
+                check_placeholder(part, inputs, outputs, f"{path}.if.{branch}[{index}]", depth + 1)
+
+
+def _check_io_name(value: Any, names: set[str], kind: str, path: str) -> None:
+    if not isinstance(value, str):
+        raise FieldError(path, f"expected the name of an {kind}, got {type(value).__name__}")
+    if value not in names:
+        raise FieldError(path, f"no {kind} named {value!r} ({kind}s: {sorted(names)})")

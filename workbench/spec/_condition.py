@@ -19,7 +19,13 @@ import operator
 import re
 from typing import Any
 
-_REF = re.compile(r"\{\{\s*(params\.[A-Za-z_][\w-]*|steps\.[A-Za-z0-9_.-]+?\.outputs\.[A-Za-z_][\w-]*)\s*\}\}")
+#: ``{{params.NAME}}`` or ``{{steps.STEP.outputs.OUTPUT}}`` (output names may hold spaces, as in KFP v1).
+REFERENCE = re.compile(
+    r"\{\{\s*(params\.[A-Za-z0-9_][A-Za-z0-9_.-]*|steps\.[A-Za-z0-9_.-]+?\.outputs\.[^{}\s][^{}]*?)\s*\}\}"
+)
+_REF = REFERENCE
+#: Anything that looks like a reference (used to report malformed ones instead of passing them as text).
+REFERENCE_LIKE = re.compile(r"\{\{\s*((?:params?|steps?|inputs|outputs)\b[^{}]*?)\s*\}\}")
 _COMPARE = {
     ast.Eq: operator.eq,
     ast.NotEq: operator.ne,
@@ -33,35 +39,68 @@ _COMPARE = {
 _LITERALS = {"true": True, "false": False, "True": True, "False": False, "null": None, "None": None}
 
 
+def _short(expression: str) -> str:
+    return repr(expression) if len(expression) <= 80 else repr(expression[:77] + "...")
+
+
 def condition_references(expression: str) -> list[str]:
     """The references a condition reads (``params.x``, ``steps.s.outputs.o``)."""
-    return _REF.findall(expression)
+    return [ref.strip() for ref in _REF.findall(expression)]
+
+
+def malformed_references(text: str) -> list[str]:
+    """``{{...}}`` snippets that look like references but are not valid ones."""
+    return [m.group(0) for m in REFERENCE_LIKE.finditer(text) if not _REF.fullmatch(m.group(0))]
+
+
+_ALLOWED = (
+    ast.Expression, ast.BoolOp, ast.And, ast.Or, ast.UnaryOp, ast.Not, ast.USub, ast.UAdd,
+    ast.Compare, ast.Constant, ast.Name, ast.Load, ast.List, ast.Tuple, *_COMPARE,
+)  # fmt: skip
 
 
 def _compile(expression: str) -> tuple[ast.Expression, list[str]]:
+    if not isinstance(expression, str):
+        raise ValueError(f"a condition must be a string, got {type(expression).__name__}")
     refs: list[str] = []
 
     def _swap(match: re.Match[str]) -> str:
-        refs.append(match.group(1))
-        return f"__ref{len(refs) - 1}"
+        refs.append(match.group(1).strip())
+        return f" __ref{len(refs) - 1} "
 
-    source = _REF.sub(_swap, expression)
+    bad = malformed_references(expression)
+    if bad:
+        raise ValueError(
+            f"condition {_short(expression)}: malformed reference {bad[0]}; "
+            "write {{params.NAME}} or {{steps.STEP.outputs.OUTPUT}}"
+        )
+    source = _REF.sub(_swap, expression).strip()
+    if not source:
+        raise ValueError("a condition must not be empty")
+    if len(source) > 10_000:
+        raise ValueError("a condition must be shorter than 10000 characters")
     try:
-        tree = ast.parse(source.strip(), mode="eval")
+        tree = ast.parse(source, mode="eval")
     except SyntaxError as err:
-        raise ValueError(f"condition {expression!r} is not a valid expression: {err.msg}") from None
+        raise ValueError(f"condition {_short(expression)} is not a valid expression: {err.msg}") from None
+    except (ValueError, RecursionError, MemoryError):
+        raise ValueError(f"condition {_short(expression)} is not a valid expression") from None
+    stack: list[tuple[ast.AST, int]] = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > 50:
+            raise ValueError(f"condition {_short(expression)} is nested too deeply")
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
     for node in ast.walk(tree):
-        allowed = (
-            ast.Expression, ast.BoolOp, ast.And, ast.Or, ast.UnaryOp, ast.Not, ast.USub, ast.UAdd,
-            ast.Compare, ast.Constant, ast.Name, ast.Load, ast.List, ast.Tuple, *_COMPARE,
-        )  # fmt: skip
-        if not isinstance(node, allowed):
-            raise ValueError(f"condition {expression!r}: {type(node).__name__} is not allowed")
+        if not isinstance(node, _ALLOWED):
+            raise ValueError(f"condition {_short(expression)}: {type(node).__name__} is not allowed")
         if isinstance(node, ast.Name) and not (node.id.startswith("__ref") or node.id in _LITERALS):
             raise ValueError(
-                f"condition {expression!r}: unknown name {node.id!r}; "
+                f"condition {_short(expression)}: unknown name {node.id!r}; "
                 "write references as {{params.x}} or {{steps.s.outputs.o}} and strings in quotes"
             )
+        if isinstance(node, ast.Constant) and not isinstance(node.value, (str, int, float, bool, type(None))):
+            raise ValueError(f"condition {_short(expression)}: literal {node.value!r} is not allowed")
     return tree, refs
 
 
@@ -71,8 +110,15 @@ def check_condition(expression: str) -> None:
 
 
 def evaluate_condition(expression: str, values: dict[str, Any]) -> bool:
-    """Evaluate ``expression``; ``values`` maps each reference to its resolved value."""
+    """Evaluate ``expression``; ``values`` maps each reference to its resolved value.
+
+    Raises ``ValueError`` when the expression is invalid, a reference has no value, or
+    values cannot be compared (``"a" < 1``).
+    """
     tree, refs = _compile(expression)
+    missing = [ref for ref in refs if ref not in values]
+    if missing:
+        raise ValueError(f"condition {_short(expression)}: no value for {{{{{missing[0]}}}}}")
     env = {f"__ref{i}": values[ref] for i, ref in enumerate(refs)}
 
     def ev(node: ast.AST) -> Any:
@@ -95,7 +141,7 @@ def evaluate_condition(expression: str, values: dict[str, Any]) -> bool:
             return any(ev(v) for v in node.values)
         if isinstance(node, ast.Compare):
             left = ev(node.left)
-            for op, comparator in zip(node.ops, node.comparators):
+            for op, comparator in zip(node.ops, node.comparators, strict=True):
                 right = ev(comparator)
                 if not _COMPARE[type(op)](left, right):
                     return False
@@ -103,4 +149,7 @@ def evaluate_condition(expression: str, values: dict[str, Any]) -> bool:
             return True
         raise ValueError(f"unsupported expression element {type(node).__name__}")
 
-    return bool(ev(tree))
+    try:
+        return bool(ev(tree))
+    except TypeError as err:
+        raise ValueError(f"condition {_short(expression)} cannot be evaluated: {err}") from None

@@ -12,29 +12,40 @@ The YAML form is Katib's (``objective``, ``algorithm``, ``earlyStopping``,
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+import re
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from workbench.spec._component import SpecModel
 from workbench.spec._pipeline import Pipeline
-from workbench.spec._validation import FieldError, check_name
+from workbench.spec._validation import FieldError, check_name, json_value
 
 DEFAULT_METRICS_FORMAT = r"([\w|-]+)\s*=\s*([+-]?\d*(\.\d+)?([Ee][+-]?\d+)?)"
 API_VERSION = "workbench.io/v1alpha1"
 KATIB_API_VERSION = "kubeflow.org/v1beta1"
+#: Katib's trial metadata references: ``${trialSpec.Name}``, ``${trialSpec.Labels[key]}``, ...
+_META_REFERENCE = re.compile(r"\$\{trialSpec\.(Name|Namespace|Kind|APIVersion|(?:Labels|Annotations)\[[^\]]+\])\}")
+
+
+def is_meta_reference(reference: str) -> bool:
+    """``${trialSpec.Name}`` and friends: trial metadata, not a search parameter."""
+    return bool(_META_REFERENCE.fullmatch(reference))
 
 
 def _number(value: Any) -> float | None:
     """Katib writes numbers as strings; accept both."""
     if value is None or value == "":
         return None
-    if isinstance(value, bool):
-        raise ValueError(f"expected a number, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        shown = repr(value) if isinstance(value, (bool, int, float, str)) else f"a {type(value).__name__}"
+        raise ValueError(f"expected a number, got {shown[:80]}")
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"expected a number, got {value!r}") from None
+        raise ValueError(f"expected a number, got {str(value)[:80]!r}") from None
+    except OverflowError:
+        raise ValueError("the number is too large") from None
     if math.isnan(number) or math.isinf(number):
         raise ValueError(f"expected a finite number, got {value!r}")
     return number
@@ -56,7 +67,13 @@ class FeasibleSpace(SpecModel):
     @classmethod
     def _strings(cls, value: Any) -> Any:
         if isinstance(value, list):
-            return [v if isinstance(v, str) else _scalar_text(v) for v in value]
+            out = []
+            for index, item in enumerate(value):
+                try:
+                    out.append(item if isinstance(item, str) else _scalar_text(item))
+                except ValueError as err:
+                    raise FieldError(f"[{index}]", str(err)) from None
+            return out
         return value
 
     @field_validator("distribution", mode="before")
@@ -73,9 +90,12 @@ class FeasibleSpace(SpecModel):
 def _scalar_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        raise ValueError(f"expected a finite number, got {value!r}")
     if isinstance(value, (int, float, str)):
         return str(value)
-    raise ValueError(f"list items must be scalars, got {type(value).__name__}")
+    shown = "null" if value is None else type(value).__name__
+    raise ValueError(f"expected a string or a number, got {shown}")
 
 
 class ParameterSpec(SpecModel):
@@ -85,37 +105,57 @@ class ParameterSpec(SpecModel):
     parameter_type: Literal["double", "int", "discrete", "categorical"]
     feasible_space: FeasibleSpace
 
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return check_name(value, "parameter name")
+
     @model_validator(mode="after")
     def _check(self) -> ParameterSpec:
         fs = self.feasible_space
         kind = self.parameter_type
         if kind in ("double", "int"):
-            if fs.min is None or fs.max is None:
-                raise FieldError("feasibleSpace", f"a {kind} parameter needs min and max")
+            for bound in ("min", "max"):
+                if getattr(fs, bound) is None:
+                    raise FieldError(f"feasibleSpace.{bound}", f"a {kind} parameter needs min and max")
+            assert fs.min is not None and fs.max is not None
             if fs.min > fs.max:
                 raise FieldError("feasibleSpace.min", f"{fs.min:g} must not be greater than max ({fs.max:g})")
             if fs.step is not None and fs.step <= 0:
                 raise FieldError("feasibleSpace.step", f"must be positive, got {fs.step:g}")
             if fs.distribution == "logUniform" and fs.min <= 0:
-                raise FieldError("feasibleSpace.min", "a logUniform parameter needs min > 0")
+                raise FieldError("feasibleSpace.min", f"a logUniform parameter needs min > 0, got {fs.min:g}")
             if kind == "int":
                 for field in ("min", "max", "step"):
                     value = getattr(fs, field)
                     if value is not None and value != int(value):
-                        raise FieldError(f"feasibleSpace.{field}", "an int parameter needs a whole number")
-            if fs.choices:
-                raise FieldError("feasibleSpace.list", f"a {kind} parameter takes min/max, not a list")
+                        raise FieldError(
+                            f"feasibleSpace.{field}", f"an int parameter needs a whole number, got {value:g}"
+                        )
+            if fs.choices:  # Katib ignores an empty list here too
+                raise FieldError("feasibleSpace.list", f"a {kind} parameter takes min and max, not a list")
         else:
+            for field in ("min", "max", "step"):
+                if getattr(fs, field) is not None:
+                    raise FieldError(f"feasibleSpace.{field}", f"a {kind} parameter takes a list, not min/max/step")
+            if fs.distribution is not None:
+                raise FieldError("feasibleSpace.distribution", f"a {kind} parameter takes a list, not a distribution")
             if not fs.choices:
                 raise FieldError("feasibleSpace.list", f"a {kind} parameter needs a non-empty list")
-            if len(set(fs.choices)) != len(fs.choices):
-                raise FieldError("feasibleSpace.list", "has duplicate values")
-            if kind == "discrete":
-                for item in fs.choices:
+            seen: set[str] = set()
+            for index, item in enumerate(fs.choices):
+                if item in seen:
+                    raise FieldError(f"feasibleSpace.list[{index}]", f"duplicate value {item!r}")
+                seen.add(item)
+                if kind == "discrete":
                     try:
-                        _number(item)
+                        number = _number(item)
                     except ValueError:
-                        raise FieldError("feasibleSpace.list", f"a discrete parameter needs numbers, got {item!r}") from None
+                        number = None
+                    if number is None:
+                        raise FieldError(
+                            f"feasibleSpace.list[{index}]", f"a discrete parameter needs numbers, got {item!r}"
+                        )
         return self
 
 
@@ -123,12 +163,26 @@ class MetricStrategy(SpecModel):
     name: str
     value: Literal["min", "max", "latest"]
 
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value
+
 
 class ObjectiveItem(SpecModel):
     """One objective of a multi-objective experiment."""
 
     metric_name: str
     type: Literal["minimize", "maximize"]
+
+    @field_validator("metric_name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value
 
 
 class ObjectiveSpec(SpecModel):
@@ -147,18 +201,28 @@ class ObjectiveSpec(SpecModel):
     @model_validator(mode="after")
     def _check(self) -> ObjectiveSpec:
         if self.objectives:
-            if self.objective_metric_name or self.type:
-                raise ValueError("give either objectives (multi-objective) or type and objectiveMetricName, not both")
+            if self.objective_metric_name is not None or self.type is not None:
+                field = "objectiveMetricName" if self.objective_metric_name is not None else "type"
+                raise FieldError(
+                    field, "give either objectives (multi-objective) or type and objectiveMetricName, not both"
+                )
             if self.goal is not None:
-                raise ValueError("goal applies to single-objective experiments only")
+                raise FieldError("goal", "goal applies to single-objective experiments only")
             names = [o.metric_name for o in self.objectives]
-            if len(set(names)) != len(names):
-                raise ValueError("objectives: duplicate metric names")
+            for index, name in enumerate(names):
+                if name in names[:index]:
+                    raise FieldError(f"objectives[{index}].metricName", f"duplicate metric name {name!r}")
         else:
-            if not self.objective_metric_name:
-                raise ValueError("objectiveMetricName is required")
+            if not self.objective_metric_name or not self.objective_metric_name.strip():
+                raise FieldError("objectiveMetricName", "required field is missing (the metric to optimize)")
             if not self.type:
-                raise ValueError("type is required (minimize or maximize)")
+                raise FieldError("type", "required field is missing (minimize or maximize)")
+        for index, name in enumerate(self.additional_metric_names):
+            if name in self.metric_names:
+                raise FieldError(f"additionalMetricNames[{index}]", f"{name!r} is already an objective metric")
+        for index, s in enumerate(self.metric_strategies):
+            if any(other.name == s.name for other in self.metric_strategies[:index]):
+                raise FieldError(f"metricStrategies[{index}].name", f"duplicate metric {s.name!r}")
         return self
 
     @property
@@ -202,8 +266,17 @@ class Setting(SpecModel):
 
 
 class AlgorithmSpec(SpecModel):
+    """An algorithm (or early-stopping rule) by name; names and settings are checked by ``workbench.search``."""
+
     algorithm_name: str
     algorithm_settings: list[Setting] = Field(default_factory=list)
+
+    @field_validator("algorithm_name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value
 
     def settings(self) -> dict[str, str]:
         return {s.name: s.value for s in self.algorithm_settings}
@@ -224,10 +297,20 @@ class CollectorSource(SpecModel):
     filter: MetricsFilter | None = None
     http_get: dict[str, Any] | None = None
 
+    @field_validator("http_get")
+    @classmethod
+    def _json(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        return None if value is None else json_value(value)
+
 
 class CollectorKind(SpecModel):
     kind: Literal["StdOut", "File", "None", "Push", "TensorFlowEvent", "PrometheusMetric", "Custom"] = "StdOut"
     custom_collector: dict[str, Any] | None = None
+
+    @field_validator("custom_collector")
+    @classmethod
+    def _json(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        return None if value is None else json_value(value)
 
     @field_validator("kind")
     @classmethod
@@ -246,19 +329,28 @@ class MetricsCollectorSpec(SpecModel):
 
     @model_validator(mode="after")
     def _check(self) -> MetricsCollectorSpec:
-        if self.collector.kind == "File" and (self.source is None or self.source.file_system_path is None):
-            raise ValueError("a File collector needs source.fileSystemPath.path")
-        for regex in self.metrics_formats:
-            import re
-
-            try:
-                compiled = re.compile(regex)
-            except re.error as err:
-                raise ValueError(f"source.filter.metricsFormat {regex!r} is not a valid regex: {err}") from None
-            if compiled.groups < 2:
-                raise ValueError(
-                    f"source.filter.metricsFormat {regex!r} needs two groups: (name) and (value)"
-                )
+        source = self.source
+        if self.collector.kind == "File":
+            if source is None or source.file_system_path is None:
+                raise FieldError("source.fileSystemPath", "a File collector needs source.fileSystemPath.path")
+            fsp = source.file_system_path
+            if not fsp.path.strip():
+                raise FieldError("source.fileSystemPath.path", "must not be empty")
+            if fsp.kind != "File":
+                raise FieldError("source.fileSystemPath.kind", "a File collector reads a file: use kind File")
+            if fsp.format == "JSON" and source.filter is not None and source.filter.metrics_format:
+                raise FieldError("source.filter", "a JSON metrics file takes no metricsFormat filter")
+        if source and source.filter:
+            for index, regex in enumerate(source.filter.metrics_format):
+                where = f"source.filter.metricsFormat[{index}]"
+                try:
+                    compiled = re.compile(regex)
+                except re.error as err:
+                    raise FieldError(where, f"{regex!r} is not a valid regular expression: {err}") from None
+                except (RecursionError, OverflowError, MemoryError, ValueError):
+                    raise FieldError(where, f"{regex[:80]!r} is not a usable regular expression") from None
+                if compiled.groups < 2:
+                    raise FieldError(where, f"{regex!r} needs two groups: (name) and (value)")
         return self
 
     @property
@@ -269,9 +361,16 @@ class MetricsCollectorSpec(SpecModel):
 
 
 class TrialParameterSpec(SpecModel):
+    """A name used in the trial template, filled with a search parameter (``reference``, default: same name)."""
+
     name: str
     description: str = ""
     reference: str = ""
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return check_name(value, "trial parameter name")
 
 
 class TrialTemplate(SpecModel):
@@ -282,7 +381,8 @@ class TrialTemplate(SpecModel):
 
     template: str | None = None
     pipeline: Pipeline | None = None
-    component: str | None = None
+    #: ``FILE.py:FUNCTION``, a component file, or an inline component (mapping).
+    component: str | dict[str, Any] | None = None
     arguments: dict[str, Any] = Field(default_factory=dict)
     trial_parameters: list[TrialParameterSpec] = Field(default_factory=list)
     # Katib fields.
@@ -294,12 +394,43 @@ class TrialTemplate(SpecModel):
     retain: bool = False
     primary_pod_labels: dict[str, str] | None = None
 
+    @field_validator("component", "trial_spec", "config_map")
+    @classmethod
+    def _json_mapping(cls, value: Any) -> Any:
+        return json_value(value) if isinstance(value, dict) else value
+
+    @field_validator("arguments")
+    @classmethod
+    def _json_arguments(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return json_value(value)
+
+    @field_validator("template")
+    @classmethod
+    def _template(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("must not be empty")
+        return value
+
+    @model_validator(mode="after")
+    def _check_trial_parameters(self) -> TrialTemplate:
+        names: set[str] = set()
+        for index, tp in enumerate(self.trial_parameters):
+            if tp.name in names:
+                raise FieldError(f"trialParameters[{index}].name", f"duplicate trial parameter {tp.name!r}")
+            names.add(tp.name)
+        return self
+
 
 class WarmStart(SpecModel):
     """Known results to start from: parameter sets to try first, and finished trials from a CSV."""
 
     enqueue: list[dict[str, Any]] = Field(default_factory=list)
     csv: str | None = None
+
+    @field_validator("enqueue")
+    @classmethod
+    def _json(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return json_value(value)
 
 
 class ExperimentSpec(SpecModel):
@@ -319,6 +450,10 @@ class ExperimentSpec(SpecModel):
     metrics_collector_spec: MetricsCollectorSpec = Field(default_factory=MetricsCollectorSpec)
     warm_start: WarmStart | None = None
 
+    _unsupported_fields: ClassVar[dict[str, str]] = {
+        "nasConfig": "neural architecture search (nasConfig) is not supported; use parameters",
+    }
+
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
@@ -334,23 +469,35 @@ class ExperimentSpec(SpecModel):
     def _params(cls, value: list[ParameterSpec]) -> list[ParameterSpec]:
         if not value:
             raise ValueError("an experiment needs at least one parameter")
-        names = [p.name for p in value]
-        dup = sorted({n for n in names if names.count(n) > 1})
-        if dup:
-            raise ValueError(f"duplicate parameter names: {dup}")
+        seen: set[str] = set()
+        for index, param in enumerate(value):
+            if param.name in seen:
+                raise FieldError(f"[{index}].name", f"duplicate parameter name {param.name!r}")
+            seen.add(param.name)
         return value
 
     @model_validator(mode="after")
     def _check_budget(self) -> ExperimentSpec:
+        # A parallelism above the budget is clamped (the API's default of 3 with max_trials=2 is fine).
         if self.max_trial_count is not None and self.parallel_trial_count > self.max_trial_count:
             self.parallel_trial_count = self.max_trial_count
+        if (
+            self.max_trial_count is not None
+            and self.max_failed_trial_count is not None
+            and self.max_failed_trial_count > self.max_trial_count
+        ):
+            raise FieldError(
+                "maxFailedTrialCount",
+                f"{self.max_failed_trial_count} must not be greater than maxTrialCount ({self.max_trial_count})",
+            )
         names = {p.name for p in self.parameters}
         for index, tp in enumerate(self.trial_template.trial_parameters):
             ref = tp.reference or tp.name
-            if ref not in names and not ref.startswith("${trialSpec."):
+            if ref not in names and not is_meta_reference(ref):
                 raise FieldError(
                     f"trialTemplate.trialParameters[{index}].reference",
-                    f"{ref!r} names no parameter (parameters: {sorted(names)})",
+                    f"{ref!r} names no parameter (parameters: {sorted(names)}; "
+                    "or trial metadata such as ${trialSpec.Name})",
                 )
         return self
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as _dt
+import math
 import re
 from collections.abc import Callable
+from pathlib import PurePath
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -14,7 +17,11 @@ M = TypeVar("M", bound=BaseModel)
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+#: Parts of a pydantic error location that name a validator or a union member, not a field.
+_LOC_NOISE = ("function-", "tagged-union", "union[", "literal[", "is-instance[", "lax-or-strict[", "json-or-python[",
+              "chain[", "nullable[", "constrained-", "list[", "dict[", "definition-ref")  # fmt: skip
+_TYPE_NAMES = {"str", "int", "float", "bool", "none", "bytes"}
 
 
 class FieldError(ValueError):
@@ -30,13 +37,37 @@ def loc_to_path(loc: tuple[Any, ...]) -> str:
     """``("parameters", 2, "feasibleSpace", "min")`` -> ``parameters[2].feasibleSpace.min``."""
     path = ""
     for part in loc:
-        if isinstance(part, int):
+        if isinstance(part, int) and not isinstance(part, bool):
             path += f"[{part}]"
-        elif str(part).startswith(("function-", "tagged-union")):
             continue
-        else:
-            path = join_path(path, str(part))
+        text = str(part)
+        if text.startswith(_LOC_NOISE) or text in _TYPE_NAMES or text == "[key]":
+            continue
+        path = join_path(path, text)
     return path
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, (dict, list, tuple, set)):
+        return {dict: "a mapping", list: "a list", tuple: "a list", set: "a set"}[type(value)]
+    return repr(value)[:80]
+
+
+_FRIENDLY = {
+    "dict_type": "expected a mapping",
+    "model_type": "expected a mapping",
+    "model_attributes_type": "expected a mapping",
+    "list_type": "expected a list",
+    "string_type": "expected a string",
+    "int_type": "expected a whole number",
+    "int_parsing": "expected a whole number",
+    "int_from_float": "expected a whole number",
+    "float_type": "expected a number",
+    "float_parsing": "expected a number",
+    "finite_number": "expected a finite number",
+    "bool_type": "expected true or false",
+    "bool_parsing": "expected true or false",
+}
 
 
 def _message(error: dict[str, Any]) -> str:
@@ -45,27 +76,33 @@ def _message(error: dict[str, Any]) -> str:
         return "unknown field"
     if kind == "missing":
         return "required field is missing"
+    if kind in _FRIENDLY:
+        return f"{_FRIENDLY[kind]} (got {_shown(error.get('input'))})"
     msg = str(error.get("msg", "invalid value"))
     for prefix in ("Value error, ", "Assertion failed, "):
         if msg.startswith(prefix):
             msg = msg[len(prefix) :]
-    if kind.endswith("_type") or kind.endswith("_parsing"):
-        got = error.get("input")
-        shown = repr(got) if not isinstance(got, (dict, list)) else type(got).__name__
-        msg = f"{msg} (got {shown[:80]})"
+    if kind.endswith(("_type", "_parsing")) or kind in ("literal_error", "enum", "greater_than_equal", "less_than"):
+        msg = f"{msg} (got {_shown(error.get('input'))})"
     return msg
 
 
 def spec_error_from(err: ValidationError, prefix: str = "", source: str | None = None) -> SpecError:
     """Build one ``SpecError`` from every problem pydantic found (the first names the path)."""
-    problems = []
-    for e in err.errors():
-        path = join_path(prefix, loc_to_path(e["loc"]))
+    problems: list[tuple[str, str]] = []
+    for e in err.errors(include_url=False):
+        path = join_path(prefix, loc_to_path(tuple(e.get("loc", ()))))
         inner = (e.get("ctx") or {}).get("error")
         if isinstance(inner, FieldError):
-            problems.append((join_path(path, inner.path), inner.message))
+            item = (join_path(path, inner.path), inner.message)
+        elif isinstance(inner, SpecError):
+            item = (join_path(path, inner.path), inner.message)
         else:
-            problems.append((path, _message(e)))
+            item = (path, _message(e))
+        if item not in problems:
+            problems.append(item)
+    if not problems:
+        return SpecError("invalid value", path=prefix, source=source)
     path, message = problems[0]
     if len(problems) > 1:
         more = "; ".join(f"{p or '<root>'}: {m}" for p, m in problems[1:6])
@@ -81,6 +118,8 @@ def validate_model(model: type[M], data: Any, prefix: str = "", source: str | No
         raise spec_error_from(err, prefix, source) from None
     except SpecError as err:
         raise err.within(prefix, source) from None
+    except RecursionError:
+        raise SpecError("the document is nested too deeply", path=prefix, source=source) from None
 
 
 def parse_duration(value: Any) -> float | None:
@@ -89,26 +128,94 @@ def parse_duration(value: Any) -> float | None:
         return None
     if isinstance(value, bool):
         raise ValueError(f"expected a duration such as 30s, 5m or 2h, got {value!r}")
-    if isinstance(value, (int, float)):
-        seconds = float(value)
-    else:
-        match = _DURATION.match(str(value))
-        if not match:
-            raise ValueError(f"expected a duration such as 30s, 5m or 2h, got {value!r}")
-        seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    try:
+        if isinstance(value, (int, float)):
+            seconds = float(value)
+        else:
+            match = _DURATION.match(str(value))
+            if not match:
+                raise ValueError(f"expected a duration such as 30s, 5m or 2h, got {_shown(value)}")
+            seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    except OverflowError:
+        raise ValueError("the duration is too large") from None
+    if math.isnan(seconds) or math.isinf(seconds):
+        raise ValueError(f"expected a finite duration, got {value!r}")
     if seconds < 0:
         raise ValueError("a duration must not be negative")
     return seconds
 
 
-def check_name(value: str, what: str = "name") -> str:
-    """Names end up in file paths, MLflow and Kubernetes labels: keep them tame."""
-    if not isinstance(value, str) or not NAME_PATTERN.match(value):
+def check_name(value: Any, what: str = "name") -> str:
+    """Names end up in file paths, MLflow and Kubernetes labels: keep them tame.
+
+    1-63 letters, digits, ``.``, ``_`` or ``-``, starting with a letter or digit, and no ``..``.
+    """
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string {what}, got {_shown(value)}")
+    if not NAME_PATTERN.fullmatch(value) or ".." in value:
+        shown = value if len(value) <= 70 else value[:67] + "..."
         raise ValueError(
-            f"invalid {what} {value!r}: use 1-63 letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit"
+            f"invalid {what} {shown!r}: use 1-63 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit (no '/', spaces or '..')"
         )
     return value
+
+
+def is_valid_name(value: Any) -> bool:
+    try:
+        check_name(value)
+    except ValueError:
+        return False
+    return True
+
+
+def slug(text: str, fallback: str = "main") -> str:
+    """A valid name derived from free text (``"Train model"`` -> ``"train-model"``)."""
+    out = re.sub(r"[^A-Za-z0-9._-]+", "-", str(text).strip().lower())
+    out = re.sub(r"\.{2,}", ".", out).strip("-._")[:63].strip("-._")
+    return out if is_valid_name(out) else fallback
+
+
+def json_value(value: Any, path: str = "") -> Any:
+    """A copy of ``value`` made of JSON types only, so that specs survive a JSON round trip.
+
+    Tuples become lists, dates become ISO strings, paths become strings; sets, bytes,
+    non-finite floats, non-string mapping keys and other objects are refused.
+    """
+    return _json_value(value, path, 0)
+
+
+def _json_value(value: Any, path: str, depth: int) -> Any:
+    if depth > 100:
+        raise FieldError(path, "nested too deeply")
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            raise FieldError(path, f"expected a finite number, got {value!r}")
+        return float(value)
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise FieldError(path, f"mapping keys must be strings, got {key!r}")
+            out[key] = _json_value(item, join_path(path, key), depth + 1)
+        return out
+    if isinstance(value, (list, tuple)):
+        return [_json_value(item, f"{path}[{i}]", depth + 1) for i, item in enumerate(value)]
+    if isinstance(value, _dt.datetime | _dt.date | _dt.time):
+        return value.isoformat()
+    if isinstance(value, PurePath):
+        return str(value)
+    item = getattr(value, "item", None)  # numpy scalars
+    if callable(item) and type(value).__module__.startswith("numpy"):
+        try:
+            return _json_value(item(), path, depth + 1)
+        except (TypeError, ValueError):
+            pass
+    raise FieldError(path, f"expected a string, number, boolean, list or mapping, got {type(value).__name__}")
 
 
 def wrap_check(func: Callable[[Any], Any]) -> Callable[[Any], Any]:

@@ -1,3 +1,4 @@
+# ruff: noqa: B027 - the hooks are optional: empty by default, not abstract
 """The recorder interface: engine and controller events in, MLflow / ML Metadata records out.
 
 Every method is called from the engine's threads and must return quickly; real

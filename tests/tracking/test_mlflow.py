@@ -1,0 +1,263 @@
+"""MlflowRecorder against a real MLflow SQLite store."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from workbench.tracking import ExperimentInfo, MlflowRecorder, OutputArtifact, RunInfo, StepInfo
+
+
+def _runs(rec: MlflowRecorder, exp_name: str) -> list:
+    exp = rec.client.get_experiment_by_name(exp_name)
+    assert exp is not None
+    return rec.client.search_runs([exp.experiment_id], max_results=1000)
+
+
+def _by_name(runs: list) -> dict:
+    return {r.info.run_name: r for r in runs}
+
+
+def _history(rec: MlflowRecorder, run_id: str, key: str) -> list[tuple[int, float]]:
+    return sorted((m.step, m.value) for m in rec.client.get_metric_history(run_id, key))
+
+
+def test_trial_run_with_nested_step_params_metrics_and_tags(
+    mlflow_recorder: MlflowRecorder, exp_name: str, mlflow_home: Path, tmp_path: Path
+) -> None:
+    rec = mlflow_recorder
+    rec.experiment_started(
+        ExperimentInfo(
+            name=exp_name,
+            namespace="team-a",
+            algorithm="tpe",
+            objective_metrics=["accuracy"],
+            directions=["maximize"],
+            spec={"env": {"AWS_SECRET_ACCESS_KEY": "nope"}},
+        )
+    )
+    run = RunInfo(
+        run_id="run-a1",
+        experiment=exp_name,
+        pipeline="train-pipeline",
+        namespace="team-a",
+        trial_number=3,
+        params={"lr": 0.01, "layers": [64, 32], "db_password": "hunter2", "API_TOKEN": "t0k"},
+    )
+    rec.run_started(run)
+    step = StepInfo(
+        run_id="run-a1",
+        experiment=exp_name,
+        step="train",
+        component="trainer",
+        component_digest="sha256:abc",
+        inputs={"lr": 0.01, "secret_key": "xyz"},
+        trial_number=3,
+    )
+    rec.step_started(step)
+    now = time.time()
+    for i, v in enumerate([0.5, 0.7, 0.8]):
+        rec.metric("run-a1", "train", "accuracy", v, i, now + i)
+    rec.metric("run-a1", "", "loss", 1.0, 0, now)  # no step name: the only running step
+    rec.flush()
+
+    metrics_file = tmp_path / "metrics.json"
+    metrics_file.write_text(json.dumps({"accuracy": 0.8}))
+    step.state, step.exit_code, step.finished = "Succeeded", 0, time.time()
+    step.outputs = [
+        OutputArtifact("model", "/data/artifacts/run-a1/train/model", "Model"),
+        OutputArtifact("metrics", str(metrics_file), "Metrics"),
+        OutputArtifact("n_rows", "/data/artifacts/run-a1/train/n_rows", "Integer", value=1200),
+    ]
+    rec.step_finished(step)
+    run.state, run.metrics, run.finished = "Succeeded", {"accuracy": 0.8, "loss": 0.2}, time.time()
+    rec.run_finished(run)
+    rec.flush()
+
+    exp = rec.client.get_experiment_by_name(exp_name)
+    assert exp.tags["workbench.namespace"] == "team-a"
+    assert exp.tags["workbench.algorithm"] == "tpe"
+    assert exp.tags["workbench.objective"] == "accuracy"
+    assert exp.artifact_location.startswith((mlflow_home / "mlruns").as_uri())
+    assert not any("SECRET" in v for v in exp.tags.values())
+
+    runs = _by_name(_runs(rec, exp_name))
+    assert set(runs) == {"trial-3", "train"}
+    trial, train = runs["trial-3"], runs["train"]
+
+    assert trial.info.status == "FINISHED"
+    assert trial.data.tags["workbench.experiment"] == exp_name
+    assert trial.data.tags["workbench.run_id"] == "run-a1"
+    assert trial.data.tags["workbench.trial"] == "3"
+    assert trial.data.tags["workbench.state"] == "Succeeded"
+    assert trial.data.tags["workbench.pipeline"] == "train-pipeline"
+    assert trial.data.params == {"lr": "0.01", "layers": "[64,32]", "db_password": "***", "API_TOKEN": "***"}
+    assert trial.data.metrics == {"accuracy": 0.8, "loss": 0.2}
+    # Intermediate values are the metric history (step = index), the final value comes last.
+    assert _history(rec, trial.info.run_id, "accuracy") == [(0, 0.5), (1, 0.7), (2, 0.8), (2, 0.8)]
+
+    assert train.info.status == "FINISHED"
+    assert train.data.tags["mlflow.parentRunId"] == trial.info.run_id
+    assert train.data.tags["workbench.step"] == "train"
+    assert train.data.tags["workbench.component"] == "trainer"
+    assert train.data.tags["workbench.state"] == "Succeeded"
+    assert train.data.tags["workbench.attempt"] == "1"
+    assert train.data.tags["workbench.exit_code"] == "0"
+    assert train.data.tags["workbench.output.model"] == "/data/artifacts/run-a1/train/model"
+    assert train.data.tags["workbench.output.n_rows"] == "1200"
+    assert train.data.params == {"lr": "0.01", "secret_key": "***"}
+    assert _history(rec, train.info.run_id, "accuracy") == [(0, 0.5), (1, 0.7), (2, 0.8)]
+    assert _history(rec, train.info.run_id, "loss") == [(0, 1.0)]
+    # Small Metrics files are copied into the step run's artifacts.
+    assert [f.path for f in rec.client.list_artifacts(train.info.run_id, "metrics")] == ["metrics/metrics.json"]
+
+    # Nothing anywhere holds a secret value.
+    everything = json.dumps([r.to_dictionary() for r in runs.values()])
+    assert "hunter2" not in everything and "t0k" not in everything and "xyz" not in everything
+
+
+def test_final_state_mapping(mlflow_recorder: MlflowRecorder, exp_name: str) -> None:
+    rec = mlflow_recorder
+    expected = {
+        "Succeeded": "FINISHED",
+        "Failed": "FAILED",
+        "MetricsUnavailable": "FAILED",
+        "Killed": "KILLED",
+        "Pruned": "FINISHED",
+    }
+    for n, state in enumerate(expected):
+        run = RunInfo(run_id=f"map-{n}", experiment=exp_name, pipeline="p", trial_number=n)
+        rec.run_started(run)
+        run.state, run.finished = state, time.time()
+        rec.run_finished(run)
+    runs = _by_name(_runs(rec, exp_name))
+    for n, (state, status) in enumerate(expected.items()):
+        r = runs[f"trial-{n}"]
+        assert (r.info.status, r.data.tags["workbench.state"]) == (status, state)
+        assert r.info.end_time is not None
+
+
+def test_step_states_and_steps_that_never_started(mlflow_recorder: MlflowRecorder, exp_name: str) -> None:
+    rec = mlflow_recorder
+    run = RunInfo(run_id="steps-1", experiment=exp_name, pipeline="p", trial_number=0)
+    rec.run_started(run)
+    failed = StepInfo(run_id="steps-1", experiment=exp_name, step="fit", component="fit", trial_number=0)
+    rec.step_started(failed)
+    failed.state, failed.exit_code = "Failed", 2
+    rec.step_finished(failed)
+    retry = StepInfo(run_id="steps-1", experiment=exp_name, step="fit", component="fit", attempt=2, trial_number=0)
+    rec.step_started(retry)
+    retry.state = "Succeeded"
+    rec.step_finished(retry)
+    # Cached and Skipped steps only ever get step_finished.
+    for name, state in (("load", "Cached"), ("report", "Skipped")):
+        rec.step_finished(StepInfo(run_id="steps-1", experiment=exp_name, step=name, component=name, state=state))
+    run.state = "Succeeded"
+    rec.run_finished(run)
+
+    steps = [r for r in _runs(rec, exp_name) if "workbench.step" in r.data.tags]
+    got = sorted((r.data.tags["workbench.step"], r.data.tags["workbench.attempt"], r.info.status) for r in steps)
+    assert got == [
+        ("fit", "1", "FAILED"),
+        ("fit", "2", "FINISHED"),
+        ("load", "1", "FINISHED"),
+        ("report", "1", "FINISHED"),
+    ]
+    parent = _by_name(_runs(rec, exp_name))["trial-0"].info.run_id
+    assert {r.data.tags["mlflow.parentRunId"] for r in steps} == {parent}
+    assert {r.data.tags["workbench.state"] for r in steps} == {"Failed", "Succeeded", "Cached", "Skipped"}
+
+
+def test_stale_run_is_found_by_run_id_and_terminated(mlflow_uri: str, exp_name: str) -> None:
+    # A controller starts a trial and a step, then crashes.
+    crashed = MlflowRecorder(mlflow_uri)
+    crashed.experiment_started(ExperimentInfo(name=exp_name))
+    crashed.run_started(RunInfo(run_id="stale-1", experiment=exp_name, pipeline="p", trial_number=7))
+    crashed.step_started(StepInfo(run_id="stale-1", experiment=exp_name, step="train", component="t", trial_number=7))
+    crashed.metric("stale-1", "train", "acc", 0.3, 1, time.time())
+    crashed.flush()
+    before = {r.info.run_id for r in _runs(crashed, exp_name)}
+    assert all(r.info.status == "RUNNING" for r in _runs(crashed, exp_name))
+
+    # The resumed controller marks the trial Killed with a recorder that never saw it.
+    fresh = MlflowRecorder(mlflow_uri)
+    fresh.run_finished(
+        RunInfo(run_id="stale-1", experiment=exp_name, pipeline="p", trial_number=7, state="Killed", message="lost")
+    )
+    runs = _runs(fresh, exp_name)
+    assert {r.info.run_id for r in runs} == before  # found, not created again
+    by_name = _by_name(runs)
+    assert by_name["trial-7"].info.status == "KILLED"
+    assert by_name["trial-7"].data.tags["workbench.state"] == "Killed"
+    assert by_name["trial-7"].data.tags["workbench.message"] == "lost"
+    assert by_name["train"].info.status == "KILLED"
+    assert by_name["train"].data.tags["workbench.state"] == "Cancelled"
+
+
+def test_resumed_run_started_reuses_the_run(mlflow_uri: str, exp_name: str) -> None:
+    first = MlflowRecorder(mlflow_uri)
+    run = RunInfo(run_id="again-1", experiment=exp_name, pipeline="p", trial_number=1, params={"lr": 0.1})
+    first.run_started(run)
+    first.step_started(StepInfo(run_id="again-1", experiment=exp_name, step="old", component="c", trial_number=1))
+    second = MlflowRecorder(mlflow_uri)
+    second.run_started(RunInfo(**{**run.__dict__, "params": {"lr": 0.1, "extra": 2}}))
+    runs = _by_name(_runs(second, exp_name))
+    assert set(runs) == {"trial-1", "old"}
+    assert runs["trial-1"].data.params == {"lr": "0.1", "extra": "2"}
+    assert runs["trial-1"].info.status == "RUNNING"
+    second.run_finished(RunInfo(**{**run.__dict__, "state": "Succeeded"}))
+    runs = _by_name(_runs(second, exp_name))
+    assert runs["trial-1"].info.status == "FINISHED"
+    assert (runs["old"].info.status, runs["old"].data.tags["workbench.state"]) == ("KILLED", "Cancelled")
+
+
+def test_standalone_run_is_named_after_the_pipeline(mlflow_recorder: MlflowRecorder, exp_name: str) -> None:
+    rec = mlflow_recorder
+    run = RunInfo(run_id="solo-1", experiment=exp_name, pipeline="etl", params={"day": "2024-01-01"})
+    rec.run_started(run)
+    run.state = "Failed"
+    rec.run_finished(run)
+    [r] = _runs(rec, exp_name)
+    assert r.info.run_name == "etl"
+    assert r.info.status == "FAILED"
+    assert "workbench.trial" not in r.data.tags
+    assert r.data.tags["workbench.namespace"] == "default"
+
+
+def test_long_values_are_truncated_and_odd_names_sanitized(mlflow_recorder: MlflowRecorder, exp_name: str) -> None:
+    from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
+
+    rec = mlflow_recorder
+    run = RunInfo(
+        run_id="long-1",
+        experiment=exp_name,
+        pipeline="p",
+        trial_number=0,
+        params={"text": "x" * (MAX_PARAM_VAL_LENGTH + 100), "weird{name}": 1},
+    )
+    rec.run_started(run)
+    for i in range(1500):  # more than one MLflow batch
+        rec.metric("long-1", "s", "m", float(i), i, time.time())
+    rec.flush()
+    [r] = _runs(rec, exp_name)
+    assert len(r.data.params["text"]) == MAX_PARAM_VAL_LENGTH
+    assert r.data.params["weird_name_"] == "1"
+    assert len(rec.client.get_metric_history(r.info.run_id, "m")) == 1500
+
+
+@pytest.mark.parametrize("name", ["password", "DB_PASSWORD", "client_secret", "hf_token", "aws_access_key_id"])
+def test_secret_names(name: str) -> None:
+    from workbench.tracking._common import mask
+
+    assert mask({name: "v", "lr": 1}) == {name: "***", "lr": 1}
+
+
+def test_metric_for_an_unknown_run_is_dropped(
+    mlflow_recorder: MlflowRecorder, caplog: pytest.LogCaptureFixture
+) -> None:
+    mlflow_recorder.metric("never-started", "s", "m", 1.0, 0, time.time())
+    mlflow_recorder.flush()
+    assert any("never-started" in r.getMessage() for r in caplog.records)

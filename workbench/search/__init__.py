@@ -1,0 +1,101 @@
+"""The Optuna bridge: search space, samplers, pruners and warm start for an Experiment.
+
+Everything here turns a validated :class:`~workbench.spec.ExperimentSpec` into Optuna objects
+(and checks it without building anything, for ``workbench validate``). The controller that runs
+trials lives in :mod:`workbench.search.controller`.
+
+Example:
+    >>> import optuna
+    >>> from workbench.spec import ExperimentSpec
+    >>> spec = ExperimentSpec.model_validate({
+    ...     "name": "demo",
+    ...     "objective": {"type": "maximize", "objectiveMetricName": "accuracy"},
+    ...     "algorithm": {"algorithmName": "tpe", "algorithmSettings": [{"name": "random_state", "value": "1"}]},
+    ...     "parameters": [{"name": "x", "parameterType": "double", "feasibleSpace": {"min": "0", "max": "1"}}],
+    ...     "trialTemplate": {},
+    ... })
+    >>> check_search(spec)
+    >>> sampler, pruner, directions = create_study_components(spec)
+    >>> study = optuna.create_study(sampler=sampler, pruner=pruner, directions=directions)
+    >>> trial = study.ask(distributions(spec.parameters))
+    >>> 0.0 <= trial_values(spec.parameters, trial.params)["x"] <= 1.0
+    True
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from optuna.pruners import BasePruner
+from optuna.samplers import BaseSampler
+
+from workbench.search._algorithms import (
+    ALGORITHMS,
+    UNSUPPORTED,
+    AskTellGridSampler,
+    check_algorithm,
+    create_sampler,
+    max_trials,
+)
+from workbench.search._pruners import EARLY_STOPPING, check_early_stopping, create_pruner
+from workbench.search._space import (
+    MAX_GRID_POINTS,
+    check_compatible,
+    coerce_value,
+    distributions,
+    grid_points,
+    grid_size,
+    space_signature,
+    trial_values,
+)
+from workbench.search._warmstart import WARM_STARTED_ATTR, apply_warm_start, check_warm_start
+from workbench.spec._experiment import ExperimentSpec
+
+
+def check_search(spec: ExperimentSpec, base_dir: Path | None = None) -> None:
+    """Check everything the search needs, without touching a store.
+
+    The search space (distributions), the algorithm and its settings (grid size, cmaes dimensions,
+    torch for bayesianoptimization), early stopping and the warm start (enqueued values; the CSV
+    file too when ``base_dir``, the experiment file's directory, is given). Raises the first
+    ``SpecError`` found.
+    """
+    distributions(spec.parameters)
+    check_algorithm(spec)
+    check_early_stopping(spec)
+    check_warm_start(spec, base_dir)
+
+
+def create_study_components(spec: ExperimentSpec) -> tuple[BaseSampler, BasePruner, list[str]]:
+    """(sampler, pruner, directions) for ``optuna.create_study(sampler=..., pruner=..., directions=...)``.
+
+    ``directions`` holds ``"minimize"``/``"maximize"`` per objective, in ``spec.objective.metric_names`` order.
+    """
+    distributions(spec.parameters)
+    return create_sampler(spec), create_pruner(spec), list(spec.objective.directions)
+
+
+__all__ = [
+    "ALGORITHMS",
+    "AskTellGridSampler",
+    "EARLY_STOPPING",
+    "MAX_GRID_POINTS",
+    "UNSUPPORTED",
+    "WARM_STARTED_ATTR",
+    "apply_warm_start",
+    "check_algorithm",
+    "check_compatible",
+    "check_early_stopping",
+    "check_search",
+    "check_warm_start",
+    "coerce_value",
+    "create_pruner",
+    "create_sampler",
+    "create_study_components",
+    "distributions",
+    "grid_points",
+    "grid_size",
+    "max_trials",
+    "space_signature",
+    "trial_values",
+]
