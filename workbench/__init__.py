@@ -32,6 +32,7 @@ from workbench.runtime import report
 __version__ = "0.1.0"
 
 _LAZY = {
+    "BestTrial": "workbench.api",
     "Experiment": "workbench.api",
     "ExperimentHandle": "workbench.api",
     "Results": "workbench.api",
@@ -51,6 +52,10 @@ def __getattr__(name: str) -> Any:
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
 
 
 __all__ = [

@@ -23,8 +23,12 @@ Example (a complete script; components must live in a file, guarded by ``__main_
 
 from __future__ import annotations
 
+import contextlib
+import inspect
+import os
+import signal
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,13 +37,14 @@ import pandas as pd
 
 from workbench.dsl import PythonComponent, describe
 from workbench.errors import SpecError, WorkbenchError
+from workbench.query import ExperimentRow
 from workbench.search.controller import Controller, Summary, TrialEvent, summarize
 from workbench.spec import ExperimentSpec, ParameterSpec, Pipeline, experiment_from_dict
 from workbench.workspace import Workspace
 
 
 class Parameter:
-    """Builders for search-space parameters (Katib parameter types).
+    """Builders for search-space parameters (Katib parameter types); a bad range raises ``SpecError``.
 
     Example:
         >>> Parameter.double("lr", 1e-4, 1e-1, log=True).feasible_space.distribution
@@ -69,7 +74,34 @@ def _param(name: str, kind: str, **space: Any) -> ParameterSpec:
     from workbench.spec._validation import validate_model
 
     feasible = {k: v for k, v in space.items() if v is not None}
-    return validate_model(ParameterSpec, {"name": name, "parameterType": kind, "feasibleSpace": feasible})
+    return validate_model(
+        ParameterSpec,
+        {"name": name, "parameterType": kind, "feasibleSpace": feasible},
+        source=f"Parameter.{kind}({name!r})",
+    )
+
+
+def _check_function(func: Callable[..., Any]) -> None:
+    """Trial processes import the function from its file: it must be a named, top-level function in a .py file."""
+    name = getattr(func, "__name__", repr(func))
+    if name == "<lambda>":
+        raise SpecError("a lambda cannot run as a trial: define a named function in a .py file", path="component")
+    try:
+        source = inspect.getsourcefile(func)
+    except TypeError:
+        source = None
+    if not source or not source.endswith(".py") or not os.path.isfile(source):
+        raise SpecError(
+            f"function {name!r} must be defined in a .py file (each trial imports it from there); "
+            "functions defined in a notebook or an interactive session cannot run as trials",
+            path="component",
+        )
+    if getattr(func, "__qualname__", name) != name:
+        raise SpecError(
+            f"function {func.__qualname__!r} must be defined at the top level of {source} "
+            "(each trial imports it by name)",
+            path="component",
+        )
 
 
 def _trial_template(
@@ -94,6 +126,7 @@ def _trial_template(
         if isinstance(func, str):
             out["component"] = func
         elif callable(func):
+            _check_function(func)
             spec = describe(func)
             if report_as:
                 spec["implementation"]["python"]["reportAs"] = report_as
@@ -172,22 +205,60 @@ class Experiment:
             "metadata": {"name": name, "namespace": namespace},
             "spec": spec,
         }
-        self.spec: ExperimentSpec = experiment_from_dict(doc, Path.cwd(), source=f"Experiment({name!r})")
+        source = f"Experiment({name!r})"
+        self.spec: ExperimentSpec = experiment_from_dict(doc, Path.cwd(), source=source)
+        from workbench.search import check_search
+
+        try:  # the algorithm, its settings and early stopping: wrong values fail here, not at run()
+            check_search(self.spec, Path.cwd())
+        except SpecError as err:
+            raise err.within("", source) from None
 
     @property
     def name(self) -> str:
         return self.spec.name
 
     def run(self, workspace: Workspace | str | Path | None = None, progress: bool = True) -> Results:
-        """Run to the end (blocking) and return the results."""
+        """Run to the end (blocking) and return the results.
+
+        An experiment with this name in the workspace is continued. Ctrl-C stops it cleanly
+        (running trials are cancelled and marked Killed, the experiment ends Stopped) and then
+        raises ``KeyboardInterrupt``; running it again resumes it.
+        """
         ws = _ws(workspace)
         listener = _printer(self.spec) if progress else None
-        Controller(self.spec, ws, listener=listener).run()
+        controller = Controller(self.spec, ws, listener=listener)
+        with _stop_on_interrupt(controller) as interrupted:
+            controller.run()
+        if interrupted:
+            raise KeyboardInterrupt
         return Results(self.spec.name, ws)
 
     def start(self, workspace: Workspace | str | Path | None = None) -> ExperimentHandle:
         """Start in a background thread; returns a handle to wait for or stop it."""
         return ExperimentHandle(self.spec, _ws(workspace))
+
+
+@contextlib.contextmanager
+def _stop_on_interrupt(controller: Controller) -> Iterator[list[int]]:
+    """While the controller runs in the main thread: the first Ctrl-C stops it cleanly, a second one aborts."""
+    hits: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield hits
+        return
+
+    def on_signal(signum: int, frame: Any) -> None:
+        hits.append(signum)
+        if len(hits) > 1:
+            raise KeyboardInterrupt
+        print(f"[{controller.spec.name}] stopping: cancelling running trials (Ctrl-C again to abort)", flush=True)
+        controller.request_stop("stopped by the user (Ctrl-C)")
+
+    previous = signal.signal(signal.SIGINT, on_signal)
+    try:
+        yield hits
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _settings(settings: dict[str, Any] | None) -> list[dict[str, str]]:
@@ -234,11 +305,15 @@ class ExperimentHandle:
     def done(self) -> bool:
         return not self._thread.is_alive()
 
+    def __repr__(self) -> str:
+        return f"ExperimentHandle({self.name!r}, {'done' if self.done else 'running'})"
+
     def stop(self) -> None:
         """Cancel running trials (marked Killed) and end the experiment as Stopped."""
         self.controller.request_stop("stopped from the Python API")
 
     def wait(self, timeout: float | None = None) -> Results:
+        """Block until the experiment ends (``TimeoutError`` after ``timeout`` seconds); its results."""
         self._thread.join(timeout)
         if self._thread.is_alive():
             raise TimeoutError(f"experiment {self.name!r} is still running")
@@ -269,6 +344,12 @@ class Results:
         self.workspace = workspace or Workspace.from_env()
         self.study = load_study(self.workspace, name)
 
+    def __repr__(self) -> str:
+        summary = self.summary
+        finished = sum(n for s, n in summary.counts.items() if s not in ("Running", "Pending", "Killed"))
+        best = f", best trial {summary.best_number} {summary.best_values}" if summary.best_number is not None else ""
+        return f"Results({self.name!r}, state={summary.state}, trials={finished}{best})"
+
     @property
     def summary(self) -> Summary:
         return summarize(self.study)
@@ -278,6 +359,7 @@ class Results:
         return self.summary.state
 
     def trials_dataframe(self) -> pd.DataFrame:
+        """One row per trial: ``number``, ``state``, ``params.*``, ``metrics.*``, times, ``run_id``, ``message``."""
         from workbench.query import trials_dataframe
 
         return trials_dataframe(self.study)
@@ -298,8 +380,12 @@ class Results:
 
     @property
     def best_trial(self) -> BestTrial:
+        """The best trial of a single-objective experiment (``WorkbenchError`` if there is none)."""
         if len(self.study.directions) > 1:
-            raise WorkbenchError("a multi-objective experiment has no single best trial: use best_trials")
+            raise WorkbenchError(
+                f"experiment {self.name!r} has {len(self.study.directions)} objectives and no single best trial: "
+                "use best_trials (the Pareto front)"
+            )
         best = self.best_trials
         if not best:
             raise WorkbenchError(f"experiment {self.name!r} has no succeeded trial")
@@ -320,14 +406,19 @@ def list_experiments(workspace: Workspace | str | Path | None = None) -> pd.Data
     from workbench.query import list_experiments as _list
 
     rows = _list(_ws(workspace))
-    return pd.DataFrame([{k: v for k, v in r.__dict__.items() if k != "spec"} for r in rows])
+    columns = [f for f in ExperimentRow.__dataclass_fields__ if f != "spec"]
+    frame = pd.DataFrame([{k: getattr(r, k) for k in columns} for r in rows], columns=columns)
+    for column in ("started", "ended"):
+        frame[column] = pd.to_datetime(frame[column], unit="s")
+    frame["duration_s"] = [r.duration for r in rows]
+    return frame
 
 
 def tune(
     function: Callable[..., Any] | PythonComponent,
     parameters: Sequence[ParameterSpec],
-    objective: str = "objective",
-    direction: str = "minimize",
+    objective: str | Sequence[str] = "objective",
+    direction: str | Sequence[str] = "minimize",
     max_trials: int = 20,
     parallel: int = 1,
     name: str | None = None,
@@ -339,11 +430,19 @@ def tune(
 ) -> Results:
     """Tune a Python function, like Katib's ``tune``: each trial calls it in its own process.
 
-    The function takes the parameters as keyword arguments and returns the objective
-    value (a number) or a dict of metrics; it may also call ``workbench.report(...)`` for
-    intermediate values (which early stopping uses).
+    The function must be a top-level function of a ``.py`` file (trials import it from
+    there). It takes the parameters as keyword arguments and returns the objective value
+    (a number) or a dict of metrics that holds the objective; other metrics in the dict
+    are kept when named in ``additional_metrics=[...]``. It may also call
+    ``workbench.report(...)`` for intermediate values (which early stopping uses).
+    Several objectives (a list, with one direction each or one for all) make a
+    multi-objective search: return a dict holding each. Other keyword arguments go to
+    :class:`Experiment`.
     """
     func = function.func if isinstance(function, PythonComponent) else function
+    if not callable(func):
+        raise SpecError(f"tune needs a function, got {type(func).__name__}", path="function")
+    _check_function(func)
     exp = Experiment(
         name=name or func.__name__.replace("_", "-"),
         objective=objective,
@@ -354,7 +453,7 @@ def tune(
         early_stopping=early_stopping,
         max_trials=max_trials,
         parallel=parallel,
-        _report_as=objective,
+        _report_as=objective if isinstance(objective, str) else next(iter(objective), None),
         **kwargs,
     )
     return exp.run(workspace=workspace, progress=progress)

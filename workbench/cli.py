@@ -8,28 +8,75 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
+import click
 import typer
+import typer.core
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from workbench.errors import SpecError, WorkbenchError
 
+
+def _make_console(stderr: bool = False) -> Console:
+    """A console that does not cut tables at 80 columns when the output is a pipe or a file."""
+    stream = sys.stderr if stderr else sys.stdout
+    try:
+        tty = stream.isatty()
+    except (AttributeError, ValueError):
+        tty = False
+    width = None if tty or os.environ.get("COLUMNS") else 200
+    return Console(stderr=stderr, width=width)
+
+
+console = _make_console()
+err_console = _make_console(stderr=True)
+
+
+def _error(err: BaseException) -> None:
+    """Print an error on stderr, unwrapped and without interpreting ``[...]`` in it as markup."""
+    err_console.print(f"[red]error:[/] {escape(str(err))}", soft_wrap=True, highlight=False)
+
+
+class _Group(typer.core.TyperGroup):
+    """Turns Workbench errors into a message and an exit code (also under ``typer.testing.CliRunner``)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SpecError as err:
+            _error(err)
+            raise typer.Exit(2) from None
+        except WorkbenchError as err:
+            _error(err)
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            err_console.print("[magenta]aborted[/]")
+            raise typer.Exit(130) from None
+        except OSError as err:  # a workspace that cannot be written, a file that cannot be read, ...
+            if isinstance(err, BrokenPipeError):
+                raise  # ``workbench show NAME | head``: click exits quietly
+            _error(err)
+            raise typer.Exit(1) from None
+
+
 app = typer.Typer(
     name="workbench",
+    cls=_Group,
     help="Katib-style AutoML sweeps on a laptop or a cluster: Optuna search, pipeline runs, MLflow and ML Metadata.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
-err_console = Console(stderr=True)
 
 EXIT_FOR_STATE = {"Succeeded": 0, "Failed": 1, "Stopped": 130, "Running": 0, "Created": 0}
 
@@ -95,13 +142,46 @@ def _state(state: str) -> str:
 # ---------------------------------------------------------------------------- run / resume
 
 
-def _drive(spec: Any, home: Path | None, backend: str, quiet: bool) -> int:
-    from workbench.backends import get_backend
-    from workbench.search.controller import Controller, TrialEvent
+def _with_source(err: SpecError, source: str) -> SpecError:
+    """The same error, naming the experiment file if it did not already."""
+    return err if err.source else SpecError(err.message, path=err.path, source=source)
 
-    _quiet_libraries()
+
+def _controller(spec: Any, workspace: Any, backend: str, source: str, listener: Any = None) -> Any:
+    """A controller whose preflight passed: every check that needs no store, before anything is written."""
+    from workbench.backends import get_backend
+    from workbench.search.controller import Controller
+
+    try:
+        controller = Controller(spec, workspace, backend=get_backend(backend, workspace), listener=listener)
+        controller.preflight()
+    except SpecError as err:
+        raise _with_source(err, source) from None
+    return controller
+
+
+def _earlier_trials(workspace: Any, name: str) -> tuple[int, dict[str, Any]]:
+    """Trials an existing experiment already finished (they count toward its budget) and its best so far."""
+    from workbench.query import find_study
+    from workbench.search._warmstart import ROW_KEY_ATTR
+    from workbench.search.controller import FINISHED, trial_state
+
+    study = find_study(workspace, name)
+    if study is None:
+        return 0, {}
+    finished = sum(
+        trial_state(t) in FINISHED and ROW_KEY_ATTR not in t.user_attrs for t in study.get_trials(deepcopy=False)
+    )
+    best = {}
+    if len(study.directions) == 1 and _has_best(study):
+        best = {"value": study.best_value, "number": study.best_trial.number}
+    return finished, best
+
+
+def _drive(spec: Any, home: Path | None, backend: str, quiet: bool, source: str) -> int:
+    from workbench.search.controller import TrialEvent
+
     workspace = _workspace(home)
-    total = spec.max_trial_count
     progress = Progress(
         TextColumn("[bold]{task.fields[name]}"),
         BarColumn(),
@@ -112,10 +192,10 @@ def _drive(spec: Any, home: Path | None, backend: str, quiet: bool) -> int:
         disable=quiet,
         transient=False,
     )
-    task = progress.add_task("trials", total=total, name=spec.name, status="starting")
     tally: dict[str, int] = {}
     best: dict[str, Any] = {}
     maximize = spec.objective.directions[0] == "maximize"
+    task: Any = None
 
     def on_event(event: TrialEvent) -> None:
         if event.kind == "started":
@@ -130,13 +210,22 @@ def _drive(spec: Any, home: Path | None, backend: str, quiet: bool) -> int:
                 if not best or (v > best["value"] if maximize else v < best["value"]):
                     best.update(value=v, number=event.number)
             if not quiet and event.state in ("Failed", "MetricsUnavailable"):
-                progress.console.print(f"  trial {event.number}: {_state(event.state)} {event.message}")
+                progress.console.print(
+                    f"  trial {event.number}: {_state(event.state)} {escape(event.message)}", soft_wrap=True
+                )
         parts = [f"{_state(k)} {v}" for k, v in sorted(tally.items()) if v and k != "Succeeded"]
         if best:
             parts.insert(0, f"best {spec.objective.metric_names[0]}={_fmt(best['value'])} (trial {best['number']})")
         progress.update(task, status="  ".join(parts))
 
-    controller = Controller(spec, workspace, backend=get_backend(backend), listener=on_event)
+    _quiet_libraries()
+    controller = _controller(spec, workspace, backend, source, listener=on_event)
+    already, best_before = _earlier_trials(workspace, spec.name)
+    if already and not quiet:
+        console.print(f"continuing experiment {spec.name!r}: {already} trials finished before")
+    best.update(best_before)
+    status = f"best {spec.objective.metric_names[0]}={_fmt(best['value'])} (trial {best['number']})" if best else ""
+    task = progress.add_task("trials", total=controller.budget, completed=already, name=spec.name, status=status)
     interrupts = {"n": 0}
 
     def on_signal(signum: int, frame: Any) -> None:
@@ -149,7 +238,6 @@ def _drive(spec: Any, home: Path | None, backend: str, quiet: bool) -> int:
     old_int = signal.signal(signal.SIGINT, on_signal)
     old_term = signal.signal(signal.SIGTERM, on_signal)
     try:
-        controller.preflight()
         with progress:
             summary = controller.run()
     finally:
@@ -157,13 +245,27 @@ def _drive(spec: Any, home: Path | None, backend: str, quiet: bool) -> int:
         signal.signal(signal.SIGTERM, old_term)
     if not quiet:
         _show(workspace, spec.name, limit=10)
-    return EXIT_FOR_STATE.get(summary.state, 1)
+    code = EXIT_FOR_STATE.get(summary.state, 1)
+    failed = sum(summary.counts.get(s, 0) for s in ("Failed", "MetricsUnavailable"))
+    if summary.state == "Failed":
+        _error(WorkbenchError(f"experiment {spec.name!r} Failed: {summary.message}"))
+    elif summary.state == "Succeeded" and failed and not summary.counts.get("Succeeded"):
+        _error(WorkbenchError(f"experiment {spec.name!r}: no trial succeeded ({failed} failed)"))
+        code = 1
+    elif summary.state == "Stopped":
+        err_console.print(
+            f"[magenta]stopped[/]: {escape(summary.message)} (continue with: workbench resume {spec.name})",
+            soft_wrap=True,
+        )
+    return code
 
 
 @app.command()
 def run(
     spec_file: Path = typer.Argument(..., help="Experiment YAML (Workbench or Katib v1beta1)."),
-    backend: str = typer.Option("local", help="Where steps run: local."),
+    backend: str | None = typer.Option(
+        None, help="Where steps run: local or kubernetes (default: the workspace's `backend` setting, else local)."
+    ),
     home: Path | None = HomeOption,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
 ) -> None:
@@ -171,16 +273,18 @@ def run(
     from workbench.spec import load_experiment
 
     spec = load_experiment(spec_file)
-    raise typer.Exit(_drive(spec, home, backend, quiet))
+    raise typer.Exit(_drive(spec, home, backend, quiet, source=str(spec_file.resolve())))
 
 
 @app.command()
 def resume(
     name: str = typer.Argument(..., help="Experiment name."),
-    backend: str = typer.Option("local", help="Where steps run: local."),
+    backend: str | None = typer.Option(
+        None, help="Where steps run: local or kubernetes (default: the workspace's `backend` setting, else local)."
+    ),
     home: Path | None = HomeOption,
-    quiet: bool = typer.Option(False, "--quiet", "-q"),
-    max_trials: int | None = typer.Option(None, "--max-trials", help="Raise the trial budget."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
+    max_trials: int | None = typer.Option(None, "--max-trials", help="Raise (or set) the trial budget."),
 ) -> None:
     """Continue a crashed or stopped experiment with its stored spec."""
     from workbench.query import load_study
@@ -195,66 +299,137 @@ def resume(
     if max_trials is not None:
         doc = json.loads(json.dumps(doc))
         doc["spec"]["maxTrialCount"] = max_trials
-    spec = experiment_from_dict(doc, Path.cwd(), source=f"experiment {name}")
-    raise typer.Exit(_drive(spec, home, backend, quiet))
+    source = f"experiment {name}"
+    spec = experiment_from_dict(doc, Path.cwd(), source=source)
+    raise typer.Exit(_drive(spec, home, backend, quiet, source=source))
 
 
 @app.command()
-def stop(name: str = typer.Argument(..., help="Experiment name."), home: Path | None = HomeOption) -> None:
+def stop(
+    name: str = typer.Argument(..., help="Experiment name."),
+    home: Path | None = HomeOption,
+    wait: float = typer.Option(0.0, "--wait", help="Wait up to this many seconds for the controller to exit."),
+) -> None:
     """Ask the controller of an experiment to stop (running trials are cancelled and marked Killed)."""
     from workbench.query import load_study
     from workbench.search import _storage as st
+    from workbench.search.controller import trial_state
 
     workspace = _workspace(home)
     study = load_study(workspace, name)
-    if st.ExperimentLock(workspace.locks, name).is_held_elsewhere():
+    lock = st.ExperimentLock(workspace.locks, name)
+    state = str(study.user_attrs.get(st.ATTR_STATE, "Created"))
+    if lock.is_held_elsewhere():
         study.set_user_attr(st.ATTR_STOP, True)
         console.print(f"asked the controller of {name!r} to stop")
+        deadline = time.monotonic() + wait
+        while wait and lock.is_held_elsewhere():
+            if time.monotonic() > deadline:
+                raise WorkbenchError(f"the controller of {name!r} is still running after {wait:g}s")
+            time.sleep(0.2)
+        if wait:
+            console.print(f"{name!r} stopped")
+    elif not workspace.optuna_url.startswith("journal://"):
+        # A shared store: a controller on another machine holds no lock here; it polls this flag.
+        study.set_user_attr(st.ATTR_STOP, True)
+        console.print(f"asked any controller of {name!r} to stop (state {state})")
+    elif state in ("Succeeded", "Failed", "Stopped"):
+        console.print(f"{name!r} is not running (state {state}); nothing to stop")
     else:
         study.set_user_attr(st.ATTR_STATE, "Stopped")
         study.set_user_attr(st.ATTR_MESSAGE, "stopped with 'workbench stop' (no controller was running)")
-        console.print(f"{name!r} has no running controller; marked Stopped (continue with: workbench resume {name})")
+        stale = sum(trial_state(t) == "Running" for t in study.get_trials(deepcopy=False))
+        note = f"; its {stale} unfinished trials run again on resume" if stale else ""
+        console.print(
+            f"{name!r} has no running controller; marked Stopped{note} (continue with: workbench resume {name})"
+        )
 
 
 @app.command()
-def validate(spec_file: Path = typer.Argument(..., help="Experiment YAML to check.")) -> None:
-    """Check an experiment spec (and its search settings) without running anything."""
-    from workbench.search import check_search
+def validate(
+    spec_file: Path = typer.Argument(..., help="Experiment YAML to check."),
+    backend: str | None = typer.Option(
+        None, help="Check the trial's commands for this backend: local or kubernetes (default: the setting)."
+    ),
+) -> None:
+    """Check an experiment spec (search settings and trial commands too) without running or writing anything."""
     from workbench.spec import load_experiment
 
     spec = load_experiment(spec_file)
-    check_search(spec, spec_file.resolve().parent)
+    _controller(spec, _workspace(None), backend, source=str(spec_file.resolve()))
     pipeline = spec.trial_template.pipeline
-    console.print(
-        f"[green]valid[/]: experiment {spec.name!r}, {len(spec.parameters)} parameters, "
-        f"algorithm {spec.algorithm.algorithm_name}, trial pipeline {pipeline.name!r} "
-        f"with steps {[s.name for s in pipeline.steps]}"
+    objective = ", ".join(
+        f"{d} {m}" for m, d in zip(spec.objective.metric_names, spec.objective.directions, strict=False)
     )
+    space = "; ".join(_describe_parameter(p) for p in spec.parameters)
+    stopping = spec.early_stopping.algorithm_name if spec.early_stopping else "none"
+    console.print(f"[green]valid[/]: {escape(str(spec_file))}", soft_wrap=True)
+    console.print(
+        f"  experiment {spec.name!r} (namespace {spec.namespace}): {objective}\n"
+        f"  algorithm {spec.algorithm.algorithm_name}, early stopping {stopping}\n"
+        f"  budget {spec.max_trial_count or 'unlimited'} trials, {spec.parallel_trial_count} in parallel, "
+        f"max failed {spec.max_failed_trial_count if spec.max_failed_trial_count is not None else '-'}\n"
+        f"  parameters: {escape(space)}\n"
+        f"  trial pipeline {pipeline.name!r}: {' → '.join(pipeline.topological_order())}",
+        soft_wrap=True,
+        highlight=False,
+    )
+
+
+def _describe_parameter(p: Any) -> str:
+    fs = p.feasible_space
+    if p.parameter_type in ("categorical", "discrete"):
+        return f"{p.name} {p.parameter_type} {list(fs.choices or [])}"
+    text = f"{p.name} {p.parameter_type} [{_fmt(fs.min)}, {_fmt(fs.max)}]"
+    if fs.step is not None:
+        text += f" step {_fmt(fs.step)}"
+    if fs.distribution:
+        text += f" {fs.distribution}"
+    return text
 
 
 # ---------------------------------------------------------------------------- read
 
 
+def _when(timestamp: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(timestamp)) if timestamp else "-"
+
+
 @app.command("ls")
 def list_cmd(home: Path | None = HomeOption) -> None:
-    """List experiments with state, progress and best value."""
+    """List experiments, newest first, with state, progress and best value."""
     from workbench.query import list_experiments
 
-    rows = list_experiments(_workspace(home))
+    workspace = _workspace(home)
+    rows = list_experiments(workspace)
     if not rows:
-        console.print("no experiments yet (start one with: workbench run examples/quickstart.yaml)")
+        console.print(
+            f"no experiments in {escape(str(workspace.home))} (start one with: workbench run examples/quickstart.yaml)",
+            soft_wrap=True,
+        )
         return
-    table = Table("name", "namespace", "state", "algorithm", "trials", "failed", "pruned", "best", "duration")
+    namespaces = any(r.namespace != "default" for r in rows)
+    table = Table("name", *(["namespace"] if namespaces else []), "state", "algorithm", "trials", "failed", "pruned")
+    for header in ("best", "started", "duration"):
+        table.add_column(header, no_wrap=True)
     for r in rows:
+        trials_cell = f"{r.finished}/{r.max_trials or '∞'}" + (f" (+{r.running} running)" if r.running else "")
+        if r.best_trial is not None:
+            best_cell = f"{r.objective[0]}={_fmt(r.best_value)} (#{r.best_trial})"
+        elif r.front:
+            best_cell = f"Pareto front of {r.front}"
+        else:
+            best_cell = "-"
         table.add_row(
             r.name,
-            r.namespace,
+            *([r.namespace] if namespaces else []),
             _state(r.state),
             r.algorithm,
-            f"{r.finished}/{r.max_trials or '∞'}",
+            trials_cell,
             str(r.failed),
             str(r.pruned),
-            f"{_fmt(r.best_value)} (#{r.best_trial})" if r.best_trial is not None else "-",
+            best_cell,
+            _when(r.started),
             _duration(r.duration),
         )
     console.print(table)
@@ -271,9 +446,12 @@ def _trials_table(df: Any, objective: list[str], directions: list[str], limit: i
         header = c.replace("params.", "").replace("metrics.", "").replace("duration_s", "time")
         table.add_column(header, no_wrap=True, min_width=min(len(header), 12))
     view = df
-    first = f"metrics.{objective[0]}"
-    if first in df.columns and len(directions) == 1:
-        view = df.sort_values(first, ascending=directions[0] == "minimize", na_position="last")
+    first = f"metrics.{objective[0]}" if objective else ""
+    if first in df.columns and len(directions) == 1 and directions[0] in ("minimize", "maximize"):
+        # succeeded trials first, best first; a pruned or failed trial's last value does not rank it
+        view = df.assign(_unranked=df["state"] != "Succeeded").sort_values(
+            ["_unranked", first], ascending=[True, directions[0] == "minimize"], na_position="last", kind="stable"
+        )
     if limit:
         view = view.head(limit)
     for _, row in view.iterrows():
@@ -281,40 +459,84 @@ def _trials_table(df: Any, objective: list[str], directions: list[str], limit: i
         for c in cols:
             v = row.get(c)
             if c == "state":
-                cells.append(_state(str(v)))
+                cells.append(_state(str(v)) + (" (csv)" if row.get("imported") is True else ""))
             elif c == "duration_s":
                 cells.append(f"{v:.1f}s" if isinstance(v, float) and not math.isnan(v) else "-")
             else:
-                cells.append(_fmt(v))
+                cells.append(escape(_fmt(v)))
         table.add_row(*cells)
     return table
+
+
+#: Trial states worth explaining under the table.
+PROBLEM_STATES = ("Failed", "MetricsUnavailable", "Killed")
+
+
+def _print_problems(workspace: Any, df: Any, limit: int | None, more: str = "") -> None:
+    """Why trials failed or were killed: the stored message, the last line the failed step printed, its log."""
+    from workbench.query import failure_detail
+
+    problems = df[df["state"].isin(PROBLEM_STATES)].sort_values("number")
+    if not len(problems):
+        return
+    console.print("problems:")
+    for _, p in (problems.head(limit) if limit else problems).iterrows():
+        text = f"  trial {p['number']} {_state(p['state'])}: {escape(str(p['message']) or '-')}"
+        if p["state"] != "Killed":
+            detail, log = failure_detail(workspace, str(p["run_id"]))
+            if detail and detail not in str(p["message"]):  # the engine's message may already quote it
+                text += f"\n    {escape(detail)}"
+            if log is not None:
+                text += f"\n    [dim]log: {escape(str(log))}[/]"
+        console.print(text, soft_wrap=True, highlight=False)
+    if limit and len(problems) > limit:
+        console.print(f"  ... and {len(problems) - limit} more" + (f" ({more})" if more else ""))
 
 
 def _show(workspace: Any, name: str, limit: int | None) -> None:
     from workbench.query import experiment, load_study, trials_dataframe
 
     row = experiment(workspace, name)
-    df = trials_dataframe(load_study(workspace, name))
+    study = load_study(workspace, name)
+    df = trials_dataframe(study)
+    objective = ", ".join(f"{d} {m}" for m, d in zip(row.objective, row.directions, strict=False))
+    counts = f"trials {row.finished}/{row.max_trials or '∞'}"
+    if row.running:
+        counts += f" (+{row.running} running)"
+    if row.imported:
+        counts += f" (+{row.imported} from warmStart.csv)"
     console.print(
         Panel.fit(
-            f"state {_state(row.state)}  {row.message}\n"
-            f"algorithm {row.algorithm}   trials {row.finished}/{row.max_trials or '∞'}   "
-            f"failed {row.failed}   pruned {row.pruned}   duration {_duration(row.duration)}",
-            title=f"experiment {row.name}",
+            f"state {_state(row.state)}  {escape(row.message)}\n"
+            f"objective {escape(objective)}   algorithm {row.algorithm}\n"
+            f"{counts}   failed {row.failed}   pruned {row.pruned}   duration {_duration(row.duration)}",
+            title=f"experiment {escape(row.name)}",
         )
     )
     if len(df):
-        shown = f" (best {limit})" if limit and len(df) > limit else ""
+        shown = f" (best {limit} of {len(df)})" if limit and len(df) > limit else ""
         console.print(f"trials{shown}:")
         console.print(_trials_table(df, row.objective, row.directions, limit))
+        _print_problems(workspace, df, limit=10, more=f"workbench trials {name}")
+    else:
+        console.print("no trials yet")
     if row.best_trial is not None:
         best = df[df["number"] == row.best_trial].iloc[0]
         params = {c[7:]: best[c] for c in df.columns if c.startswith("params.")}
         console.print(
             Panel.fit(
                 f"trial {row.best_trial}: {row.objective[0]} = {_fmt(row.best_value)}\n"
-                + "\n".join(f"  {k} = {_fmt(v)}" for k, v in params.items()),
+                + "\n".join(f"  {k} = {escape(_fmt(v))}" for k, v in params.items()),
                 title="best trial",
+                border_style="green",
+            )
+        )
+    elif row.front:
+        front = sorted(t.number for t in study.best_trials)
+        console.print(
+            Panel.fit(
+                f"{len(front)} trials: {', '.join(map(str, front))}\n(details: workbench best {name})",
+                title="Pareto front",
                 border_style="green",
             )
         )
@@ -326,7 +548,7 @@ def show(
     home: Path | None = HomeOption,
     limit: int | None = typer.Option(None, help="Show only the best N trials."),
 ) -> None:
-    """State, counts, best trial and the trial table of an experiment."""
+    """State, counts, best trial, the trial table and why trials failed."""
     _show(_workspace(home), name, limit)
 
 
@@ -334,27 +556,28 @@ def show(
 def best(
     name: str = typer.Argument(..., help="Experiment name."),
     home: Path | None = HomeOption,
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (a list for a multi-objective experiment)."),
 ) -> None:
     """The best trial's parameters and metrics (the Pareto front for multi-objective experiments)."""
     from workbench.query import load_study
     from workbench.search import _storage as st
 
     study = load_study(_workspace(home), name)
-    trials = study.best_trials if len(study.directions) > 1 else ([study.best_trial] if _has_best(study) else [])
+    multi = len(study.directions) > 1
+    trials = study.best_trials if multi else ([study.best_trial] if _has_best(study) else [])
     if not trials:
         raise WorkbenchError(f"experiment {name!r} has no succeeded trial yet")
     out = [
         {"number": t.number, "params": t.params, "values": t.values, "metrics": t.user_attrs.get(st.T_METRICS, {})}
-        for t in trials
+        for t in sorted(trials, key=lambda t: t.number)
     ]
     if as_json:
-        print(json.dumps(out[0] if len(out) == 1 else out, indent=2))
+        print(json.dumps(out if multi else out[0], indent=2))
         return
     for item in out:
         console.print(f"[bold]trial {item['number']}[/]  values {item['values']}")
         for k, v in item["params"].items():
-            console.print(f"  {k} = {_fmt(v)}")
+            console.print(f"  {k} = {escape(_fmt(v))}")
         for k, v in item["metrics"].items():
             console.print(f"  [dim]{k}[/] = {_fmt(v)}")
 
@@ -372,7 +595,7 @@ def trials(
     home: Path | None = HomeOption,
     csv: bool = typer.Option(False, "--csv", help="Print CSV instead of a table."),
 ) -> None:
-    """Every trial of an experiment."""
+    """Every trial of an experiment, in order."""
     from workbench.query import experiment, load_study, trials_dataframe
 
     workspace = _workspace(home)
@@ -380,8 +603,12 @@ def trials(
     if csv:
         sys.stdout.write(df.to_csv(index=False))
         return
+    if not len(df):
+        console.print(f"experiment {name!r} has no trials yet")
+        return
     row = experiment(workspace, name)
     console.print(_trials_table(df.sort_values("number"), row.objective, ["none"], None))
+    _print_problems(workspace, df, limit=None)
 
 
 @app.command()
@@ -389,43 +616,28 @@ def templates() -> None:
     """List the trial templates in the catalog."""
     from workbench.spec import list_templates, load_pipeline
 
-    table = Table("template", "parameters", "steps", "path")
+    table = Table("template", "parameters", "steps", "description", "path")
     for name, path in list_templates().items():
         try:
             p = load_pipeline(path)
             params = ", ".join(f"{i.name}={_fmt(i.default)}" for i in p.parameters)
             steps = " → ".join(p.topological_order())
+            description = p.description
         except SpecError as err:
-            params, steps = f"[red]invalid: {err}[/]", ""
-        table.add_row(name, params, steps, str(path.parent))
+            params, steps, description = f"[red]invalid: {escape(str(err))}[/]", "", ""
+        table.add_row(name, params, steps, escape(description), str(path.parent))
     console.print(table)
 
 
-def main() -> None:
-    """Entry point: run the app, turning errors into messages and exit codes."""
-    try:
-        code = app(standalone_mode=False)
-        sys.exit(code if isinstance(code, int) else 0)
-    except SpecError as err:
-        err_console.print(f"[red]error:[/] {err}")
-        sys.exit(2)
-    except WorkbenchError as err:
-        err_console.print(f"[red]error:[/] {err}")
-        sys.exit(1)
-    except KeyboardInterrupt:
-        err_console.print("[magenta]aborted[/]")
-        sys.exit(130)
-    except typer.Exit as exit_:
-        sys.exit(exit_.exit_code)
-    except Exception as err:  # click usage errors and the like
-        import click
+from workbench._cli_k8s import register  # noqa: E402  (cluster commands: submit, logs, status, k8s)
 
-        if isinstance(err, click.exceptions.ClickException):
-            err.show()
-            sys.exit(2)
-        if isinstance(err, click.exceptions.Abort):
-            sys.exit(130)
-        raise
+register(app)
+
+
+def main() -> None:
+    """Entry point (``workbench``, ``python -m workbench``): errors become messages and exit codes."""
+    app()
+
 
 
 if __name__ == "__main__":

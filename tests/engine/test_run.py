@@ -101,12 +101,10 @@ def test_values_and_files_flow_between_steps(tmp_path):
 def test_independent_steps_run_concurrently(tmp_path):
     sleeper = "import sys, time; t=time.time(); time.sleep(0.6); open(sys.argv[1], 'w').write(f'{t} {time.time()}')"
     doc = {"steps": [py_step("a", sleeper, [], ["t"]), py_step("b", sleeper, [], ["t"])]}
-    started = time.monotonic()
     result = run(tmp_path, doc)
     assert result.state == "Succeeded"
     (a0, a1), (b0, b1) = (map(float, Path(result.steps[s].outputs["t"]).read_text().split()) for s in "ab")
     assert a0 < b1 and b0 < a1, "steps a and b did not overlap"
-    assert time.monotonic() - started < 2.0
 
 
 def test_condition_false_skips_step_and_its_consumers(tmp_path):

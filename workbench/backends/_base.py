@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from workbench.errors import WorkbenchError
 
@@ -24,6 +26,29 @@ class StepLaunch:
     name: str
     image: str = ""
     labels: dict[str, str] = field(default_factory=dict)
+    # Who the step belongs to (pod names, labels and adoption on Kubernetes; optional elsewhere).
+    experiment: str = ""
+    namespace: str = ""
+    run_id: str = ""
+    step: str = ""
+    trial: int | None = None
+    attempt: int = 1
+    #: The step's timeout in seconds (the engine enforces it; Kubernetes also bounds the pod with it).
+    timeout: float | None = None
+    #: Pod settings of the step (camelCase, see ``workbench.spec._kubernetes.KubernetesSpec``); ``{}`` for none.
+    kubernetes: dict[str, Any] = field(default_factory=dict)
+    #: Input parameter values (fill ``${trialParameters.x}`` in a Katib pod template).
+    parameters: dict[str, Any] = field(default_factory=dict)
+    #: The environment the step itself defines (component + step env), without the controller's own
+    #: environment; ``None``: unknown (backends that start remote pods then keep what differs from it).
+    own_env: dict[str, str] | None = None
+    #: ``argv`` are arguments to the image's entrypoint (the component gives ``args`` but no ``command``).
+    entrypoint_args: bool = False
+    #: Output paths the step writes, and input artifact paths it reads (object-store artifacts).
+    outputs: dict[str, str] = field(default_factory=dict)
+    input_paths: list[str] = field(default_factory=list)
+    #: Set when the run is cancelled (a backend that waits for a pod to start stops waiting).
+    cancel: threading.Event | None = None
 
 
 class StepHandle(ABC):
@@ -63,3 +88,17 @@ class BaseBackend(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources (watches, clients)."""
+
+    def adoptable_runs(self, experiment: str, namespace: str) -> set[str]:
+        """Run ids with steps still running from an earlier controller (a resumed controller adopts them).
+
+        Local processes die with their pipes, so the default is none.
+        """
+        return set()
+
+    def cleanup(self, experiment: str, namespace: str, keep: Collection[str] = ()) -> int:
+        """Remove what earlier controllers of ``experiment`` left behind, except the runs in ``keep``.
+
+        Returns how many leftovers were removed.
+        """
+        return 0

@@ -391,6 +391,20 @@ class PipelineRunner:
                 "workbench.io/step": step.name,
                 **({"workbench.io/trial": str(ctx.trial_number)} if ctx.trial_number is not None else {}),
             },
+            experiment=ctx.experiment,
+            namespace=ctx.namespace,
+            run_id=ctx.run_id,
+            step=step.name,
+            trial=ctx.trial_number,
+            attempt=attempt,
+            timeout=step.timeout,
+            kubernetes=step.pod_settings(),
+            parameters=dict(info.inputs),
+            own_env={**(comp.implementation.container.env if comp.implementation.container else {}), **step.env},
+            entrypoint_args=bool(comp.implementation.container and not comp.implementation.container.command),
+            outputs=dict(out_paths),
+            input_paths=sorted(path for path, _ in info.input_artifacts.values()),
+            cancel=cancel,
         )
         self.recorder.step_started(info)
         logfile = _Log(Path(result.log_path))
@@ -409,10 +423,14 @@ class PipelineRunner:
             metrics_file.unlink(missing_ok=True)
             tailer = FileTailer(metrics_file, collector, self._file_format(), origin=step.name).start()
 
+        last_line = [""]
+
         def pump() -> None:
             for line in handle.lines():
                 logfile.write(line)
                 collector.feed(line, origin=step.name)
+                if line.strip():
+                    last_line[0] = line.strip()
 
         reader = threading.Thread(target=pump, name=f"log-{step.name}", daemon=True)
         reader.start()
@@ -441,6 +459,8 @@ class PipelineRunner:
             result.exit_code = -1
         elif result.exit_code != 0:
             result.state, result.message = "Failed", f"exited with code {result.exit_code}"
+            if last_line[0]:  # usually the exception: say it where the failure is shown
+                result.message += f": {last_line[0][:300]}"
         else:
             missing = [n for n, p in out_paths.items() if not os.path.exists(p)]
             if missing:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import threading
 from pathlib import Path
 from typing import IO
 
@@ -21,6 +22,8 @@ ATTR_STOP = "workbench.stop_requested"
 ATTR_CREATED = "workbench.created"
 ATTR_STARTED = "workbench.started"
 ATTR_FINISHED = "workbench.finished"
+#: When the controller last knew every trial's records (MLflow, ML Metadata) written.
+ATTR_RECORDED = "workbench.recorded"
 #: Trial user attributes.
 T_STATE = "workbench.state"
 T_RUN_ID = "workbench.run_id"
@@ -37,14 +40,53 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
         path = Path(url[len("journal://") :])
         if not path.parent.is_dir():
             raise WorkbenchError(f"workspace folder {path.parent} does not exist")
-        from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
+        from optuna.storages.journal import JournalFileBackend
 
-        backend = JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path)))
+        backend = JournalFileBackend(str(path), lock_obj=JournalFlock(str(path)))
         return optuna.storages.JournalStorage(backend)
     try:
         return optuna.storages.RDBStorage(url, skip_compatibility_check=False)
     except Exception as err:  # SQLAlchemy raises many kinds for a dead or wrong server
         raise WorkbenchError(f"cannot open the Optuna storage {redact(url)}: {err}") from None
+
+
+class JournalFlock:
+    """The journal's write lock: ``flock`` on ``<journal>.flock``, released by the kernel when its holder dies.
+
+    Optuna's own journal locks (a lock file created with ``O_EXCL`` or a symlink) outlive a
+    controller killed while it appends (SIGKILL, OOM): every later writer then waits for their 30 s
+    grace period before taking the lock over. The embedded journal lives on a local disk, where
+    ``flock`` works; every Workbench process writes through this lock. (The interface is Optuna's
+    ``BaseJournalFileLock``, which is not exported.)
+    """
+
+    def __init__(self, journal: str) -> None:
+        self.path = journal + ".flock"
+        self._local = threading.local()
+
+    def acquire(self) -> bool:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._local.fd = fd
+        return True
+
+    def release(self) -> None:
+        fd = getattr(self._local, "fd", None)
+        if fd is None:
+            raise RuntimeError("the journal lock is not held")
+        self._local.fd = None
+        os.close(fd)  # closing the descriptor releases the lock
+
+    def __getstate__(self) -> dict[str, str]:  # a storage may be pickled (threading.local cannot)
+        return {"path": self.path}
+
+    def __setstate__(self, state: dict[str, str]) -> None:
+        self.path = state["path"]
+        self._local = threading.local()
 
 
 def redact(url: str) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import signal
 import threading
 import time
 import uuid
@@ -36,7 +37,7 @@ from workbench.search import _storage as st
 from workbench.search._algorithms import create_sampler, max_trials
 from workbench.search._pruners import create_pruner
 from workbench.search._space import check_compatible, distributions, space_signature, trial_values
-from workbench.search._warmstart import apply_warm_start
+from workbench.search._warmstart import ROW_KEY_ATTR, apply_warm_start
 from workbench.spec import ExperimentSpec, trial_bindings
 from workbench.spec._load import experiment_to_document
 from workbench.tracking._base import BaseRecorder, ExperimentInfo, RunInfo
@@ -107,6 +108,42 @@ def _launch_for_preflight(spec: ExperimentSpec, workspace: Workspace) -> list[St
     return launches
 
 
+def _kill_leftover_steps(run_ids: set[str]) -> list[int]:
+    """Kill the local step processes of these runs that a dead controller left behind; return their pids.
+
+    Local steps run in sessions of their own (cancelling one must not signal the controller), so a
+    controller killed outright (SIGKILL, the OOM killer) leaves them running, still training,
+    with nobody reading their output. The engine puts ``WORKBENCH_RUN_ID`` in every step's
+    environment: that finds them (and their children) in ``/proc`` (Linux only).
+    """
+    proc = Path("/proc")
+    if not run_ids or not proc.is_dir():
+        return []
+    wanted = {f"WORKBENCH_RUN_ID={r}".encode() for r in run_ids}
+    own_group = os.getpgrp()
+    killed = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:  # gone, or another user's
+            continue
+        if wanted.isdisjoint(environ.split(b"\0")):
+            continue
+        pid = int(entry.name)
+        try:
+            group = os.getpgid(pid)
+            if group != own_group:
+                os.killpg(group, signal.SIGKILL)
+            else:
+                os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+        except (ProcessLookupError, PermissionError):
+            continue
+    return killed
+
+
 class Controller:
     """Runs (or resumes) one experiment.
 
@@ -129,13 +166,16 @@ class Controller:
         self.workspace = workspace
         self.backend = backend or LocalBackend()
         self._recorder = recorder
+        self._owns_recorder = recorder is None
         self.listener = listener or (lambda event: None)
         self.grace_period = grace_period
         self._stop = threading.Event()
         self._stop_reason = ""
         self._cancels: dict[int, threading.Event] = {}
         self._pruned: set[int] = set()
+        self._adopted: list[optuna.Trial] = []
         self._lock = st.ExperimentLock(workspace.locks, spec.name)
+        self._study: optuna.Study | None = None
         self.distributions = distributions(spec.parameters)
         self.bindings = trial_bindings(spec)
         #: maxTrialCount, capped at the number of grid points for grid search.
@@ -184,6 +224,10 @@ class Controller:
                     f"{[d.name.lower() for d in study.directions]}, not {directions}; use another name",
                     path="spec.objective",
                 )
+            if study.get_trials(deepcopy=False):
+                # A seeded sampler would replay the points it drew before the crash (or the last
+                # run) and evaluate them again; Optuna reseeds a sampler per worker for the same reason.
+                study.sampler.reseed_rng()
             return study, True
         study = optuna.create_study(
             study_name=self.spec.name, storage=storage, sampler=sampler, pruner=pruner, directions=directions
@@ -192,29 +236,75 @@ class Controller:
         return study, False
 
     def _reconcile(self, study: optuna.Study) -> None:
-        """After a crash or a stop: kill stale trials and queue their parameters again."""
-        for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        """After a crash or a stop: kill stale trials and queue their parameters again.
+
+        A controller killed outright also loses the records still queued for MLflow and ML Metadata:
+        the end of every trial that finished after the records were last known complete is
+        recorded again (recording a run's end twice changes nothing).
+        """
+        recorded = float(study.user_attrs.get(st.ATTR_RECORDED, 0.0))
+        for trial in study.get_trials(deepcopy=False):
+            ended = trial.user_attrs.get(st.T_FINISHED)
+            if trial.state.is_finished() and st.T_RUN_ID in trial.user_attrs and ended and ended > recorded:
+                self.recorder.run_finished(self._run_info(trial, trial_state(trial), ended))
+        stale = self._adopt(study, study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+        if isinstance(self.backend, LocalBackend):
+            run_ids = {str(t.user_attrs[st.T_RUN_ID]) for t in stale if st.T_RUN_ID in t.user_attrs}
+            for pid in _kill_leftover_steps(run_ids):
+                log.info("killed step process %d left running by a previous controller", pid)
+        for trial in stale:
             log.info("trial %d was left running by a previous controller: marking it Killed", trial.number)
             study._storage.set_trial_user_attr(trial._trial_id, st.T_STATE, "Killed")
             study._storage.set_trial_user_attr(trial._trial_id, st.T_MESSAGE, "the controller stopped while it ran")
             study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
-            run_id = trial.user_attrs.get(st.T_RUN_ID)
-            if run_id:
-                self.recorder.run_finished(
-                    RunInfo(
-                        run_id=run_id,
-                        experiment=self.spec.name,
-                        pipeline=self._pipeline_name(),
-                        trial_number=trial.number,
-                        state="Killed",
-                        finished=time.time(),
-                    )
-                )
+            if st.T_RUN_ID in trial.user_attrs:
+                self.recorder.run_finished(self._run_info(trial, "Killed", time.time()))
         trials = study.get_trials(deepcopy=False)
         requeued = {t.user_attrs.get(st.T_REQUEUED_FROM) for t in trials}
         for trial in trials:
-            if trial_state(trial) == "Killed" and trial.number not in requeued:
+            # A trial killed while Optuna was still drawing its parameters never ran: nothing to re-run.
+            complete = set(trial.params) == set(self.distributions)
+            if trial_state(trial) == "Killed" and complete and trial.number not in requeued:
                 study.enqueue_trial(trial.params, user_attrs={st.T_REQUEUED_FROM: trial.number})
+
+    def _adopt(self, study: optuna.Study, stale: list[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:
+        """Trials whose steps still run on the backend (pods a dead controller left) go on instead of
+        being run again; the backend deletes what belongs to no such trial. Returns the other stale trials.
+        """
+        try:
+            live = self.backend.adoptable_runs(self.spec.name, self.spec.namespace)
+        except WorkbenchError as err:
+            log.warning("cannot look for steps left running by a previous controller: %s", err)
+            live = set()
+        adopted = [t for t in stale if t.user_attrs.get(st.T_RUN_ID) in live]
+        for frozen in adopted:
+            log.info("trial %d is still running on the backend: adopting it", frozen.number)
+            self._cancels[frozen.number] = threading.Event()
+            self._adopted.append(optuna.Trial(study, frozen._trial_id))
+            self._emit(TrialEvent("started", frozen.number, "Running", params=dict(frozen.params)))
+        keep = {str(t.user_attrs[st.T_RUN_ID]) for t in adopted}
+        try:
+            removed = self.backend.cleanup(self.spec.name, self.spec.namespace, keep=keep)
+            if removed:
+                log.info("removed %d leftovers of earlier controllers", removed)
+        except WorkbenchError as err:
+            log.warning("cannot remove what earlier controllers left: %s", err)
+        return [t for t in stale if t.user_attrs.get(st.T_RUN_ID) not in keep]
+
+    def _run_info(self, trial: optuna.trial.FrozenTrial, state: str, finished: float) -> RunInfo:
+        """The end of a stored trial, for the recorder."""
+        return RunInfo(
+            run_id=str(trial.user_attrs[st.T_RUN_ID]),
+            experiment=self.spec.name,
+            pipeline=self._pipeline_name(),
+            namespace=self.spec.namespace,
+            trial_number=trial.number,
+            state=state,
+            metrics=dict(trial.user_attrs.get(st.T_METRICS) or {}) if state != "Killed" else {},
+            started=float(trial.user_attrs.get(st.T_STARTED, finished)),
+            finished=finished,
+            message=str(trial.user_attrs.get(st.T_MESSAGE, "")),
+        )
 
     @property
     def recorder(self) -> BaseRecorder:
@@ -236,6 +326,7 @@ class Controller:
         self.workspace.ensure()
         self._lock.acquire()
         started = time.time()
+        self._study = None
         try:
             study, resumed = self._open_study()
             self._study = study
@@ -256,10 +347,26 @@ class Controller:
             study.set_user_attr(st.ATTR_FINISHED, time.time())
             info.state = state
             self.recorder.experiment_finished(info)
-            self.recorder.flush()
             return self.summary(study, started)
         finally:
-            self._lock.release()
+            try:
+                self._finish_records()
+            finally:
+                self._lock.release()
+
+    def _finish_records(self) -> None:
+        """Write what the recorder still holds, and note in the study that the records are complete."""
+        recorder = self._recorder
+        if recorder is None:
+            return
+        written = recorder.flush() is not False  # AsyncRecorder.flush returns False on a timeout
+        if self._owns_recorder:
+            # Its writer thread and database connections would outlive the run in a long-lived
+            # process (the API, a notebook); a next run() makes a new one.
+            recorder.close()
+            self._recorder = None
+        if written and self._study is not None:
+            self._study.set_user_attr(st.ATTR_RECORDED, time.time())
 
     def _experiment_info(self, state: str) -> ExperimentInfo:
         return ExperimentInfo(
@@ -277,8 +384,11 @@ class Controller:
         study.set_user_attr(st.ATTR_MESSAGE, message)
 
     def _counts(self, study: optuna.Study) -> dict[str, int]:
+        """Trials by state, for the budget and the failure count: trials imported from a CSV are not ours."""
         counts: dict[str, int] = {}
         for trial in study.get_trials(deepcopy=False):
+            if ROW_KEY_ATTR in trial.user_attrs:
+                continue
             s = trial_state(trial)
             counts[s] = counts.get(s, 0) + 1
         return counts
@@ -293,6 +403,13 @@ class Controller:
             return False
         return best >= goal if self.spec.objective.type == "maximize" else best <= goal
 
+    def _budget_outcome(self, study: optuna.Study, budget: int) -> tuple[str, str]:
+        """The budget is used: Succeeded, unless not one trial produced a result."""
+        counts = self._counts(study)
+        if not counts.get("Succeeded") and not counts.get("Pruned"):
+            return "Failed", f"no trial succeeded in the budget of {budget} trials"
+        return "Succeeded", f"the budget of {budget} trials is used"
+
     def _loop(self, study: optuna.Study) -> tuple[str, str]:
         spec = self.spec
         in_flight: dict[Future[RunResult | None], optuna.Trial] = {}
@@ -302,9 +419,13 @@ class Controller:
         outcome: tuple[str, str] | None = None
         budget = self.budget
         if budget is not None and finished >= budget:
-            outcome = ("Succeeded", f"the budget of {budget} trials is used")
+            outcome = self._budget_outcome(study, budget)
         last_poll = 0.0
-        with ThreadPoolExecutor(max_workers=spec.parallel_trial_count, thread_name_prefix="trial") as pool:
+        pool = ThreadPoolExecutor(max_workers=spec.parallel_trial_count, thread_name_prefix="trial")
+        for trial in self._adopted:  # trials a dead controller left running on the backend go on
+            in_flight[pool.submit(self._run_trial, trial)] = trial
+        self._adopted = []
+        try:
             while True:
                 if outcome is None:
                     if self._goal_reached(study):
@@ -317,7 +438,7 @@ class Controller:
                     elif self._stop.is_set():
                         outcome = ("Stopped", self._stop_reason)
                     elif budget is not None and finished >= budget:
-                        outcome = ("Succeeded", f"the budget of {budget} trials is used")
+                        outcome = self._budget_outcome(study, budget)
                 if outcome is not None:
                     for trial in in_flight.values():
                         self._cancels[trial.number].set()
@@ -342,6 +463,15 @@ class Controller:
                     last_poll = now
                     if not self._stop.is_set() and study.user_attrs.get(st.ATTR_STOP):
                         self.request_stop("stopped with 'workbench stop'")
+        except BaseException:
+            # A second Ctrl-C, or a store that fails: shutting the pool down waits for the running
+            # trials, so cancel them rather than let them run to their end. They stay Running in the
+            # study; the next run() marks them Killed and runs them again.
+            for trial in in_flight.values():
+                self._cancels[trial.number].set()
+            raise
+        finally:
+            pool.shutdown(wait=True)
         assert outcome is not None
         return outcome
 
@@ -379,16 +509,18 @@ class Controller:
         run_id = trial.user_attrs[st.T_RUN_ID]
         cancel = self._cancels[trial.number]
         objective = spec.objective.metric_names[0]
-        prunable = not spec.objective.is_multi and spec.early_stopping is not None
+        # Optuna keeps intermediate values of single-objective studies only (learning curves, pruning).
+        reportable = not spec.objective.is_multi
+        prunable = reportable and spec.early_stopping is not None
         report_lock = threading.Lock()
 
         def on_metric(name: str, value: float, index: int) -> None:
-            if not prunable or name != objective or cancel.is_set():
+            if not reportable or name != objective or cancel.is_set():
                 return
             with report_lock, warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 trial.report(value, index)
-                if trial.should_prune():
+                if prunable and trial.should_prune():
                     self._pruned.add(trial.number)
                     cancel.set()
 

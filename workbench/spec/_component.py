@@ -75,6 +75,10 @@ class SpecModel(BaseModel):
         return self.model_dump(by_alias=True, exclude_none=True, exclude_defaults=True, mode="json")
 
 
+# Pod settings (a SpecModel too): imported once SpecModel exists.
+from workbench.spec._kubernetes import KubernetesSpec  # noqa: E402
+
+
 class IOSpec(SpecModel):
     """One input or output of a component (or a parameter of a pipeline)."""
 
@@ -202,6 +206,8 @@ class Component(SpecModel):
     inputs: list[IOSpec] = Field(default_factory=list)
     outputs: list[IOSpec] = Field(default_factory=list)
     implementation: Implementation
+    #: Pod settings for the ``kubernetes`` backend (resources, node selection, security); ignored locally.
+    kubernetes: KubernetesSpec | None = None
 
     _unsupported_fields: ClassVar[dict[str, str]] = {
         "graph": "graph components are not supported; use a Workbench pipeline instead",
@@ -244,7 +250,10 @@ class Component(SpecModel):
 
     def digest(self) -> str:
         """A stable digest of the interface and implementation (not of Python source)."""
-        blob = json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True)
+        data = self.model_dump(mode="json", by_alias=True)
+        if data.get("kubernetes") is None:
+            data.pop("kubernetes", None)  # components without pod settings keep the digest they always had
+        blob = json.dumps(data, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()
 
 

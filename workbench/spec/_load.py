@@ -687,6 +687,12 @@ def katib_trial_pipeline(template: TrialTemplate | dict[str, Any], base_dir: Pat
         "name": step_name,
         "inputs": [{"name": n, "type": "String"} for n in declared],
         "implementation": {"container": container},
+        # On Kubernetes the trial runs as the pod the trialSpec describes (the primary container runs the command).
+        "kubernetes": {
+            "podTemplate": trial_spec_pod(trial_spec, pod),
+            "primaryContainer": raw_name if isinstance(raw_name, str) else None,
+            "retain": template.retain or None,
+        },
     }
     comp = validate_model(Component, component, prefix=cpath)
     arguments = {n: f"{{{{params.{n}}}}}" for n in declared}
@@ -700,6 +706,18 @@ def katib_trial_pipeline(template: TrialTemplate | dict[str, Any], base_dir: Pat
         },
         prefix="trialSpec",
     )
+
+
+def trial_spec_pod(trial_spec: dict[str, Any], pod: dict[str, Any]) -> dict[str, Any]:
+    """The pod template (``{metadata, spec}``) of a Katib ``trialSpec`` (a Pod, or a Job's ``spec.template``)."""
+    if trial_spec.get("kind") == "Pod":
+        meta = trial_spec.get("metadata")
+    else:
+        meta = (trial_spec.get("spec") or {}).get("template", {}).get("metadata")
+    out: dict[str, Any] = {"spec": pod}
+    if isinstance(meta, dict):
+        out["metadata"] = {k: v for k, v in meta.items() if k in ("labels", "annotations")}
+    return out
 
 
 # --------------------------------------------------------------------------- bindings

@@ -20,6 +20,7 @@ from pydantic import Field, field_validator, model_validator
 
 from workbench.spec._component import Component, IOSpec, SpecModel, env_mapping
 from workbench.spec._condition import REFERENCE, check_condition, condition_references, malformed_references
+from workbench.spec._kubernetes import KubernetesSpec, pod_settings
 from workbench.spec._validation import FieldError, check_name, json_value, parse_duration
 
 __all__ = ["REFERENCE", "Pipeline", "RetryPolicy", "Step", "references", "split_output_ref"]
@@ -86,6 +87,8 @@ class Step(SpecModel):
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
     timeout: float | None = None
     env: dict[str, str] = Field(default_factory=dict)
+    #: Pod settings merged over the component's (``kubernetes`` backend only).
+    kubernetes: KubernetesSpec | None = None
 
     @field_validator("name")
     @classmethod
@@ -121,6 +124,10 @@ class Step(SpecModel):
     @classmethod
     def _env(cls, value: Any) -> Any:
         return env_mapping(value)
+
+    def pod_settings(self) -> dict[str, Any]:
+        """The component's pod settings with this step's on top (camelCase; ``{}`` when there are none)."""
+        return pod_settings(self.component, self)
 
     def upstream(self) -> set[str]:
         """Names of the steps this one depends on (data, condition or explicit ``after``)."""

@@ -1,0 +1,261 @@
+"""Manifests: every pod the backend builds and every object in deploy/ is valid against the Kubernetes OpenAPI
+schema (``kubernetes-validate``, strict mode); ``workbench k8s manifests``, ``submit``, ``logs`` and ``status``."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from k8s_helpers import launch, validate, wait_for
+from typer.testing import CliRunner
+
+from workbench.backends import StepLaunch
+from workbench.backends._k8s_manifests import (
+    BASE_FILES,
+    STORES_SECRET,
+    controller_objects,
+    deployment_manifests,
+    make_bundle,
+)
+from workbench.backends._k8s_pod import LABEL_COMPONENT, LABEL_EXPERIMENT
+from workbench.backends.kubernetes import KubernetesSettings, pod_manifest
+from workbench.cli import app
+from workbench.spec import experiment_to_document, load_experiment
+from workbench.testing.k8s_server import FakeCluster
+
+REPO = Path(__file__).resolve().parents[2]
+DEPLOY = REPO / "deploy" / "k8s"
+KUBECTL = shutil.which("kubectl")
+EXAMPLES = sorted(p for p in (REPO / "examples").glob("**/*.yaml") if "kind: Experiment" in p.read_text())
+
+
+def documents(text: str) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all(text) if d]
+
+
+# ------------------------------------------------------------------------------------------ pods
+
+
+def step_launches(path: Path) -> list[StepLaunch]:
+    """A launch for every step of an example experiment's trial pipeline, with its pod settings."""
+    spec = load_experiment(path)
+    launches = []
+    for step in spec.trial_template.pipeline.steps:
+        comp = step.component
+        container = comp.implementation.container
+        launches.append(launch(
+            ["python3", "-c", "print(1)"], Path("/workbench/runs/r/step"), step=step.name, experiment=spec.name,
+            image=container.image if container else "", kubernetes=step.pod_settings(), timeout=step.timeout,
+            parameters={p.name: "0.5" for p in spec.trial_template.pipeline.parameters},
+        ))  # fmt: skip
+    return launches
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_pods_of_every_example_are_valid(example):
+    settings = KubernetesSettings(mount_path="/workbench")
+    for step in step_launches(example):
+        pod = pod_manifest(step, settings)
+        validate(pod)
+        assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
+
+
+def test_pods_with_every_setting_are_valid():
+    full = {
+        "image": "registry.example.com/train:1", "imagePullPolicy": "IfNotPresent",
+        "resources": {"cpu": "2", "memory": "4Gi", "gpu": 2, "requests": {"ephemeral-storage": "1Gi"}},
+        "nodeSelector": {"pool": "gpu"},
+        "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+        "affinity": {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 10,
+                     "podAffinityTerm": {"topologyKey": "kubernetes.io/hostname",
+                                         "labelSelector": {"matchLabels": {"app": "x"}}}}]}},
+        "serviceAccountName": "trainer", "imagePullSecrets": ["regcred"], "priorityClassName": "batch",
+        "securityContext": {"runAsNonRoot": False, "runAsUser": 0, "readOnlyRootFilesystem": True},
+        "podSecurityContext": {"fsGroup": 2000}, "labels": {"team": "a"}, "annotations": {"note": "x"},
+        "retain": True,
+    }  # fmt: skip
+    odd = launch(["echo", "$(HOME)"], Path("/tmp"), step="Step_With.Odd-Name" * 4, experiment="My_Exp." * 10,
+                 kubernetes=full, timeout=12.5, attempt=3, trial=12345)  # fmt: skip
+    settings = KubernetesSettings(mount_path="/tmp", env_from_secrets=["s3-creds"],
+                                  default_resources={"requests": {"cpu": "100m"}})  # fmt: skip
+    pod = pod_manifest(odd, settings)
+    validate(pod)
+    assert len(pod["metadata"]["name"]) <= 63
+    assert all(len(v) <= 63 for v in pod["metadata"]["labels"].values())
+    assert pod["spec"]["containers"][0]["command"] == ["echo", "$$(HOME)"]
+
+
+# ------------------------------------------------------------------------------------------ deploy/
+
+
+def test_every_manifest_in_deploy_is_valid():
+    files = sorted((DEPLOY / "base").glob("*.yaml"))
+    assert files
+    for path in files:
+        for doc in documents(path.read_text()):
+            if doc.get("kind") != "Kustomization":
+                validate(doc)
+
+
+def test_the_kustomize_base_is_what_the_generator_writes(tmp_path):
+    from workbench.backends._k8s_manifests import write_base
+
+    write_base(tmp_path)
+    for path in tmp_path.iterdir():
+        assert (DEPLOY / "base" / path.name).read_text() == path.read_text(), (
+            f"deploy/k8s/base/{path.name} is stale: run python -m workbench.backends._k8s_manifests deploy/k8s/base"
+        )
+    assert sorted(p.name for p in (DEPLOY / "base").iterdir()) == sorted(p.name for p in tmp_path.iterdir())
+
+
+@pytest.mark.skipif(KUBECTL is None, reason="kubectl (with kustomize) is not installed")
+@pytest.mark.parametrize("overlay", ["base", "overlays/dev", "overlays/production"])
+def test_kustomize_builds_are_valid(overlay):
+    out = subprocess.run([KUBECTL, "kustomize", str(DEPLOY / overlay)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    docs = documents(out.stdout)
+    for doc in docs:
+        validate(doc)
+    kinds = {(d["kind"], d["metadata"]["name"]) for d in docs}
+    assert ("Secret", STORES_SECRET) in kinds and ("StatefulSet", "postgres") in kinds
+    namespaces = {d["metadata"].get("namespace") for d in docs if d["kind"] != "Namespace"}
+    assert len(namespaces) == 1
+
+
+def test_the_controller_role_has_only_what_it_needs():
+    role = next(o for o in deployment_manifests() if o["kind"] == "Role")
+    rules = {(r["resources"][0], tuple(r["verbs"])) for r in role["rules"]}
+    assert rules == {
+        ("pods", ("create", "get", "list", "watch", "delete")),
+        ("pods/log", ("get",)),
+        ("configmaps", ("get", "list", "create", "delete")),
+    }
+    assert all(r["apiGroups"] == [""] for r in role["rules"])
+
+
+def test_workbench_k8s_manifests_prints_a_valid_deployment():
+    result = CliRunner().invoke(app, ["k8s", "manifests", "--namespace", "ml", "--image", "reg.example.com/wb:2",
+                                      "--storage-class", "nfs"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    docs = documents(result.output)
+    for doc in docs:
+        validate(doc)
+    assert {d["metadata"].get("namespace") for d in docs if d["kind"] != "Namespace"} == {"ml"}
+    images = {c["image"] for d in docs if d["kind"] == "Deployment"
+              for c in d["spec"]["template"]["spec"]["containers"]}  # fmt: skip
+    assert "reg.example.com/wb:2" in images
+    pvc = next(d for d in docs if d["metadata"]["name"] == "workbench-artifacts")
+    assert pvc["spec"]["accessModes"] == ["ReadWriteMany"] and pvc["spec"]["storageClassName"] == "nfs"
+    assert {f for f in BASE_FILES}  # the same objects as deploy/k8s/base
+
+
+# ------------------------------------------------------------------------------------------ submit
+
+
+def test_submit_dry_run_is_a_valid_job_and_config_map():
+    result = CliRunner().invoke(app, ["submit", str(REPO / "examples" / "kfp" / "experiment.yaml"), "--dry-run",
+                                      "-n", "ml", "--image", "reg.example.com/wb:2"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    config_map, job = documents(result.output)
+    validate(config_map)
+    validate(job)
+    assert job["kind"] == "Job" and job["metadata"]["namespace"] == "ml"
+    pod = job["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "workbench-controller" and pod["restartPolicy"] == "Never"
+    assert job["spec"]["backoffLimit"] > 0  # a dead controller is restarted and resumes
+    assert pod["containers"][0]["image"] == "reg.example.com/wb:2"
+    experiment = yaml.safe_load(config_map["data"]["experiment.yaml"])
+    steps_file = experiment["spec"]["trialTemplate"]["pipeline"]["steps"][0]["component"]["implementation"]
+    assert steps_file["python"]["file"].startswith("/workbench/bundles/kfp-svc/root/")
+    paths = [i["path"] for i in pod["volumes"][0]["configMap"]["items"]]
+    assert f"root{REPO}/examples/kfp/steps.py" in paths and "experiment.yaml" in paths
+
+
+def test_submit_creates_the_job_and_logs_and_status_follow_it(tmp_path, monkeypatch):
+    cluster = FakeCluster(default_workdir=str(tmp_path)).start()
+    try:
+        monkeypatch.setenv("WORKBENCH_K8S_HOST", cluster.url)
+        monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path / "home"))
+        runner = CliRunner()
+        result = runner.invoke(app, ["submit", str(REPO / "examples" / "katib-random.yaml")])
+        assert result.exit_code == 0, result.output
+        (job,) = cluster.objects("jobs", "kubeflow")
+        (config_map,) = cluster.objects("configmaps", "kubeflow")
+        assert job["metadata"]["labels"][LABEL_EXPERIMENT] == "katib-random"
+        assert config_map["metadata"]["name"] == "wb-katib-random-bundle"
+        again = runner.invoke(app, ["submit", str(REPO / "examples" / "katib-random.yaml")])
+        assert again.exit_code == 1 and "already exists" in again.output
+
+        # The test server stores Jobs without running them: stand in for the Job controller.
+        pod_template = job["spec"]["template"]
+        cluster.create("pods", "kubeflow", {
+            "metadata": {"name": "wb-katib-random-controller-x1", "labels": pod_template["metadata"]["labels"]},
+            "spec": {"containers": [{"name": "controller", "image": "workbench",
+                                     "command": ["python3", "-c", "print('controller says hi')"]}]},
+        })  # fmt: skip
+        wait_for(lambda: cluster.pods("kubeflow")[0]["status"]["phase"] == "Succeeded", what="the controller pod")
+        logs = runner.invoke(app, ["logs", "katib-random", "-n", "kubeflow"])
+        assert logs.exit_code == 0 and "controller says hi" in logs.output, logs.output
+        status = runner.invoke(app, ["status", "katib-random", "-n", "kubeflow"])
+        assert status.exit_code == 0, status.output
+        assert "controller job wb-katib-random-controller" in status.output and "step pods: none" in status.output
+        missing = runner.invoke(app, ["logs", "nope", "-n", "kubeflow"])
+        assert missing.exit_code == 1 and "no controller of 'nope'" in missing.output
+    finally:
+        cluster.stop()
+
+
+def test_a_bundle_too_large_for_a_config_map_is_refused(tmp_path):
+    from workbench.backends._k8s_manifests import BundleError
+
+    (tmp_path / "big.py").write_text("x = 1\n" * 200_000)
+    doc = {"spec": {"trialTemplate": {"pipeline": {"baseDir": str(tmp_path)}}}}
+    with pytest.raises(BundleError, match="too much for a ConfigMap"):
+        make_bundle(doc, "big")
+
+
+@pytest.mark.slow
+def test_the_in_cluster_controller_runs_the_submitted_experiment(tmp_path):
+    """What the controller Job does, on the test cluster: lay out the bundle, run the experiment with pods."""
+    cluster = FakeCluster(default_workdir=str(tmp_path), validate=True).start()
+    try:
+        path = REPO / "examples" / "kfp" / "experiment.yaml"
+        doc = experiment_to_document(load_experiment(path))
+        doc["spec"]["maxTrialCount"] = 2
+        doc["spec"]["maxFailedTrialCount"] = 1
+        workspace = tmp_path / "ws"
+        data, layout = make_bundle(doc, "kfp-svc", workspace=str(workspace))
+        bundle = tmp_path / "bundle"  # as the ConfigMap volume lays it out
+        for item in layout["items"]:
+            target = bundle / item["path"]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(data[item["key"]])
+        env = {k: v for k, v in os.environ.items() if not k.startswith("WORKBENCH_")}
+        env.update(WORKBENCH_HOME=str(workspace), WORKBENCH_K8S_HOST=cluster.url,
+                   WORKBENCH_K8S_MOUNT_PATH=str(workspace),
+                   PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}")  # fmt: skip
+        result = subprocess.run(
+            [str(Path(sys.executable).with_name("workbench")), "k8s", "controller", "--bundle", str(bundle),
+             "--target", layout["target"]], env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert (Path(layout["target"]) / "root" / str(REPO / "examples/kfp/steps.py").lstrip("/")).is_file()
+        assert cluster.requests["CREATE pods"] >= 6  # generate, preprocess, train (+ model-card) per trial
+        assert not cluster.invalid
+        created = cluster.created[0]["spec"]["containers"][0]
+        assert created["workingDir"].startswith(str(workspace))
+        assert json.dumps(created["command"]).count(layout["target"]) >= 1
+    finally:
+        cluster.stop()
+
+
+def test_label_selector_of_the_controller_is_distinct_from_steps():
+    (config_map, job) = controller_objects({"spec": {}}, "e", "ns", "img")
+    assert job["spec"]["template"]["metadata"]["labels"][LABEL_COMPONENT] == "controller"

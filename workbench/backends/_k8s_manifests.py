@@ -1,0 +1,534 @@
+"""Kubernetes manifests: the Workbench deployment (``workbench k8s manifests``, ``deploy/k8s``) and the
+controller Job that ``workbench submit`` creates.
+
+The deployment: a namespace, the controller's ServiceAccount with a Role holding only the verbs it
+needs and its RoleBinding, the store credentials (a Secret), PostgreSQL (a StatefulSet with its
+volume; one server, databases ``optuna``, ``mlflow`` and ``mlmd``), MinIO (MLflow's artifacts), the
+MLflow tracking server, the dashboard, and the ReadWriteMany volume every step pod mounts.
+``deploy/k8s/base`` holds the same objects for kustomize (a test keeps them in sync).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from workbench.backends._k8s_pod import (
+    CONTAINER_SECURITY_DEFAULT,
+    CONTROLLER_COMPONENT,
+    LABEL_COMPONENT,
+    LABEL_EXPERIMENT,
+    LABEL_MANAGED_BY,
+    MANAGED_BY,
+    label_value,
+    slug,
+)
+
+DEFAULT_NAMESPACE = "workbench"
+DEFAULT_IMAGE = "workbench:latest"
+CONTROLLER_ACCOUNT = "workbench-controller"
+STORES_SECRET = "workbench-stores"
+ARTIFACTS_CLAIM = "workbench-artifacts"
+#: Where the shared volume is mounted in the controller and in every step pod (the workspace).
+WORKSPACE_PATH = "/workbench"
+POSTGRES_IMAGE = "docker.io/library/postgres:16"
+MINIO_IMAGE = "quay.io/minio/minio:RELEASE.2025-04-22T22-12-26Z"
+#: The verbs the controller needs, and nothing more.
+CONTROLLER_RULES: list[dict[str, Any]] = [
+    {"apiGroups": [""], "resources": ["pods"], "verbs": ["create", "get", "list", "watch", "delete"]},
+    {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
+    {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "create", "delete"]},
+]
+#: Development credentials of the bundled stores: replace them (README, "Run on a cluster").
+DEV_STORES = {
+    "POSTGRES_USER": "workbench",
+    "POSTGRES_PASSWORD": "change-me-postgres",
+    "MINIO_ROOT_USER": "workbench",
+    "MINIO_ROOT_PASSWORD": "change-me-minio",
+}
+_POD_SECURITY = {
+    "runAsNonRoot": True,
+    "runAsUser": 1000,
+    "runAsGroup": 1000,
+    "fsGroup": 1000,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+#: Bundles of experiment files larger than this do not fit in a ConfigMap (1 MiB with its keys).
+BUNDLE_LIMIT = 900 * 1024
+_SKIP_DIRS = {".git", ".venv", "venv", "__pycache__", ".workbench", "node_modules", ".pytest_cache", ".mypy_cache",
+              ".ruff_cache", "mlruns", ".hypothesis"}  # fmt: skip
+
+
+def _labels(component: str, name: str = "workbench") -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": name,
+        "app.kubernetes.io/part-of": "workbench",
+        LABEL_COMPONENT: component,
+        LABEL_MANAGED_BY: MANAGED_BY,
+    }
+
+
+def _meta(name: str, namespace: str, component: str, app: str | None = None) -> dict[str, Any]:
+    return {"name": name, "namespace": namespace, "labels": _labels(component, app or name)}
+
+
+def _container_security(uid: int | None = None) -> dict[str, Any]:
+    ctx = json.loads(json.dumps(CONTAINER_SECURITY_DEFAULT))
+    if uid is not None:
+        ctx["runAsUser"] = uid
+        ctx["runAsGroup"] = uid
+    return ctx
+
+
+def _pod_security(uid: int = 1000) -> dict[str, Any]:
+    return {**_POD_SECURITY, "runAsUser": uid, "runAsGroup": uid, "fsGroup": uid}
+
+
+def _secret_env(*keys: str) -> list[dict[str, Any]]:
+    return [{"name": k, "valueFrom": {"secretKeyRef": {"name": STORES_SECRET, "key": k}}} for k in keys]
+
+
+def store_urls() -> dict[str, str]:
+    """The store settings of a workspace on the cluster (the password comes from the Secret).
+
+    Short service names: the controller, its step pods and the stores share a namespace.
+    """
+    return {
+        "WORKBENCH_OPTUNA_URL": "postgresql://workbench:$(POSTGRES_PASSWORD)@postgres:5432/optuna",
+        "WORKBENCH_MLMD_URL": "postgresql://workbench:$(POSTGRES_PASSWORD)@postgres:5432/mlmd",
+        "WORKBENCH_MLFLOW_URI": "http://mlflow:5000",
+    }
+
+
+def _store_env() -> list[dict[str, Any]]:
+    """The controller's and dashboard's environment: the password first (the URLs expand it)."""
+    env = _secret_env("POSTGRES_PASSWORD")
+    env += [{"name": k, "value": v} for k, v in store_urls().items()]
+    return env
+
+
+def deployment_manifests(
+    namespace: str = DEFAULT_NAMESPACE,
+    image: str = DEFAULT_IMAGE,
+    storage_class: str | None = None,
+    artifacts_size: str = "50Gi",
+) -> list[dict[str, Any]]:
+    """Every object of a Workbench deployment in ``namespace``, running ``image``."""
+    ns = namespace
+    objs: list[dict[str, Any]] = []
+    objs.append({
+        "apiVersion": "v1", "kind": "Namespace",
+        "metadata": {"name": ns, "labels": {
+            **_labels("namespace", "workbench"),
+            "pod-security.kubernetes.io/enforce": "baseline",
+            "pod-security.kubernetes.io/warn": "restricted",
+            "pod-security.kubernetes.io/audit": "restricted",
+        }},
+    })  # fmt: skip
+    objs.append({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(CONTROLLER_ACCOUNT, ns, "controller")})
+    objs.append({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+                 "metadata": _meta(CONTROLLER_ACCOUNT, ns, "controller"), "rules": CONTROLLER_RULES})  # fmt: skip
+    objs.append({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": _meta(CONTROLLER_ACCOUNT, ns, "controller"),
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": CONTROLLER_ACCOUNT},
+        "subjects": [{"kind": "ServiceAccount", "name": CONTROLLER_ACCOUNT, "namespace": ns}],
+    })  # fmt: skip
+    secrets = {**DEV_STORES, "AWS_ACCESS_KEY_ID": DEV_STORES["MINIO_ROOT_USER"],
+               "AWS_SECRET_ACCESS_KEY": DEV_STORES["MINIO_ROOT_PASSWORD"]}  # fmt: skip
+    objs.append({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                 "metadata": _meta(STORES_SECRET, ns, "stores"), "stringData": secrets})  # fmt: skip
+    claim: dict[str, Any] = {"accessModes": ["ReadWriteMany"], "resources": {"requests": {"storage": artifacts_size}}}
+    if storage_class:
+        claim["storageClassName"] = storage_class
+    objs.append({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                 "metadata": _meta(ARTIFACTS_CLAIM, ns, "artifacts"), "spec": claim})  # fmt: skip
+    objs += _postgres(ns, storage_class)
+    objs += _minio(ns, storage_class)
+    objs += _mlflow(ns, image)
+    objs += _dashboard(ns, image)
+    return objs
+
+
+def _service(name: str, ns: str, component: str, ports: list[tuple[str, int]]) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1", "kind": "Service", "metadata": _meta(name, ns, component),
+        "spec": {"selector": {"app.kubernetes.io/name": name},
+                 "ports": [{"name": n, "port": p, "targetPort": p} for n, p in ports]},
+    }  # fmt: skip
+
+
+def _postgres(ns: str, storage_class: str | None) -> list[dict[str, Any]]:
+    init = (
+        "CREATE DATABASE optuna OWNER workbench;\n"
+        "CREATE DATABASE mlflow OWNER workbench;\n"
+        "CREATE DATABASE mlmd OWNER workbench;\n"
+    )
+    volume_claim: dict[str, Any] = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "10Gi"}}}
+    if storage_class:
+        volume_claim["storageClassName"] = storage_class
+    probe = {"exec": {"command": ["pg_isready", "-U", "workbench", "-d", "postgres"]}, "periodSeconds": 10}
+    return [
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta("postgres-init", ns, "database", "postgres"),
+         "data": {"databases.sql": init}},
+        _service("postgres", ns, "database", [("postgres", 5432)]),
+        {
+            "apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": _meta("postgres", ns, "database"),
+            "spec": {
+                "serviceName": "postgres", "replicas": 1,
+                "selector": {"matchLabels": {"app.kubernetes.io/name": "postgres"}},
+                "template": {
+                    "metadata": {"labels": _labels("database", "postgres")},
+                    "spec": {
+                        "securityContext": _pod_security(999),
+                        "automountServiceAccountToken": False,
+                        "containers": [{
+                            "name": "postgres", "image": POSTGRES_IMAGE,
+                            "ports": [{"name": "postgres", "containerPort": 5432}],
+                            "env": [*_secret_env("POSTGRES_USER", "POSTGRES_PASSWORD"),
+                                    {"name": "PGDATA", "value": "/var/lib/postgresql/data/pgdata"}],
+                            "volumeMounts": [{"name": "data", "mountPath": "/var/lib/postgresql/data"},
+                                             {"name": "init", "mountPath": "/docker-entrypoint-initdb.d"},
+                                             {"name": "run", "mountPath": "/var/run/postgresql"}],
+                            "readinessProbe": probe, "livenessProbe": {**probe, "initialDelaySeconds": 30},
+                            "resources": {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"memory": "2Gi"}},
+                            "securityContext": _container_security(999),
+                        }],
+                        "volumes": [{"name": "init", "configMap": {"name": "postgres-init"}},
+                                    {"name": "run", "emptyDir": {}}],
+                    },
+                },
+                "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": volume_claim}],
+            },
+        },
+    ]  # fmt: skip
+
+
+def _minio(ns: str, storage_class: str | None) -> list[dict[str, Any]]:
+    claim: dict[str, Any] = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "20Gi"}}}
+    if storage_class:
+        claim["storageClassName"] = storage_class
+    probe = {"httpGet": {"path": "/minio/health/live", "port": 9000}, "periodSeconds": 10}
+    return [
+        {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": _meta("minio-data", ns, "object-store",
+                                                                                 "minio"), "spec": claim},
+        _service("minio", ns, "object-store", [("api", 9000), ("console", 9001)]),
+        {
+            "apiVersion": "apps/v1", "kind": "Deployment", "metadata": _meta("minio", ns, "object-store"),
+            "spec": {
+                "replicas": 1, "strategy": {"type": "Recreate"},
+                "selector": {"matchLabels": {"app.kubernetes.io/name": "minio"}},
+                "template": {
+                    "metadata": {"labels": _labels("object-store", "minio")},
+                    "spec": {
+                        "securityContext": _pod_security(1000),
+                        "automountServiceAccountToken": False,
+                        "containers": [{
+                            "name": "minio", "image": MINIO_IMAGE,
+                            "args": ["server", "/data", "--console-address", ":9001"],
+                            "env": _secret_env("MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"),
+                            "ports": [{"name": "api", "containerPort": 9000},
+                                      {"name": "console", "containerPort": 9001}],
+                            "volumeMounts": [{"name": "data", "mountPath": "/data"}],
+                            "readinessProbe": probe, "livenessProbe": probe,
+                            "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
+                            "securityContext": _container_security(),
+                        }],
+                        "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "minio-data"}}],
+                    },
+                },
+            },
+        },
+    ]  # fmt: skip
+
+
+def _mlflow(ns: str, image: str) -> list[dict[str, Any]]:
+    s3 = [{"name": "MLFLOW_S3_ENDPOINT_URL", "value": "http://minio:9000"},
+          *_secret_env("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")]  # fmt: skip
+    bucket = (
+        "import boto3, os\n"
+        "s3 = boto3.client('s3', endpoint_url=os.environ['MLFLOW_S3_ENDPOINT_URL'])\n"
+        "names = [b['Name'] for b in s3.list_buckets().get('Buckets', [])]\n"
+        "'mlflow' in names or s3.create_bucket(Bucket='mlflow')\n"
+    )
+    db = "postgresql://workbench:$(POSTGRES_PASSWORD)@postgres:5432/mlflow"
+    probe = {"httpGet": {"path": "/health", "port": 5000}, "periodSeconds": 10}
+    return [
+        _service("mlflow", ns, "tracking", [("http", 5000)]),
+        {
+            "apiVersion": "apps/v1", "kind": "Deployment", "metadata": _meta("mlflow", ns, "tracking"),
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": {"app.kubernetes.io/name": "mlflow"}},
+                "template": {
+                    "metadata": {"labels": _labels("tracking", "mlflow")},
+                    "spec": {
+                        "securityContext": _pod_security(),
+                        "automountServiceAccountToken": False,
+                        "initContainers": [{
+                            "name": "bucket", "image": image, "command": ["python", "-c", bucket], "env": s3,
+                            "securityContext": _container_security(),
+                        }],
+                        "containers": [{
+                            "name": "mlflow", "image": image,
+                            "command": ["mlflow", "server", "--host", "0.0.0.0", "--port", "5000",
+                                        "--backend-store-uri", db, "--artifacts-destination", "s3://mlflow",
+                                        "--serve-artifacts"],
+                            "env": [*_secret_env("POSTGRES_PASSWORD"), *s3],
+                            "ports": [{"name": "http", "containerPort": 5000}],
+                            "readinessProbe": probe, "livenessProbe": {**probe, "initialDelaySeconds": 30},
+                            "resources": {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"memory": "2Gi"}},
+                            "securityContext": _container_security(),
+                        }],
+                    },
+                },
+            },
+        },
+    ]  # fmt: skip
+
+
+def _dashboard(ns: str, image: str) -> list[dict[str, Any]]:
+    probe = {"httpGet": {"path": "/_stcore/health", "port": 8501}, "periodSeconds": 10}
+    return [
+        _service("dashboard", ns, "dashboard", [("http", 8501)]),
+        {
+            "apiVersion": "apps/v1", "kind": "Deployment", "metadata": _meta("dashboard", ns, "dashboard"),
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": {"app.kubernetes.io/name": "dashboard"}},
+                "template": {
+                    "metadata": {"labels": _labels("dashboard", "dashboard")},
+                    "spec": {
+                        "securityContext": _pod_security(),
+                        "automountServiceAccountToken": False,
+                        "containers": [{
+                            "name": "dashboard", "image": image,
+                            # `workbench ui`: read-only by default; inside the cluster it listens on the pod IP.
+                            "command": ["workbench", "ui", "--host", "0.0.0.0", "--port", "8501"],
+                            "env": [{"name": "WORKBENCH_HOME", "value": WORKSPACE_PATH}, *_store_env()],
+                            "ports": [{"name": "http", "containerPort": 8501}],
+                            "volumeMounts": [{"name": "workspace", "mountPath": WORKSPACE_PATH, "readOnly": True}],
+                            "readinessProbe": probe,
+                            "resources": {"requests": {"cpu": "100m", "memory": "512Mi"}, "limits": {"memory": "2Gi"}},
+                            "securityContext": _container_security(),
+                        }],
+                        "volumes": [{"name": "workspace", "persistentVolumeClaim": {"claimName": ARTIFACTS_CLAIM}}],
+                    },
+                },
+            },
+        },
+    ]  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------- submit
+
+
+class BundleError(ValueError):
+    """The experiment's files cannot be shipped in a ConfigMap."""
+
+
+def _roots(doc: dict[str, Any]) -> list[Path]:
+    """Folders an experiment document refers to: pipeline base folders, Python component files, the warm-start CSV."""
+    found: set[Path] = set()
+
+    def walk(value: Any, key: str = "") -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, k)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v, key)
+        elif isinstance(value, str) and key in ("baseDir", "file", "csv") and os.path.isabs(value):
+            path = Path(value)
+            found.add(path if key == "baseDir" else path.parent)
+
+    walk(doc)
+    roots: list[Path] = []
+    for path in sorted(found, key=lambda p: len(p.parts)):
+        if not any(path == r or r in path.parents for r in roots):
+            roots.append(path)
+    return roots
+
+
+def _files(root: Path) -> list[Path]:
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and not d.startswith("."))
+        for name in sorted(filenames):
+            if not name.startswith(".") and not name.endswith((".pyc", ".db", ".sqlite", ".journal")):
+                out.append(Path(dirpath) / name)
+    return out
+
+
+def make_bundle(
+    doc: dict[str, Any], experiment: str, limit: int = BUNDLE_LIMIT, workspace: str = WORKSPACE_PATH
+) -> tuple[dict[str, str], dict[str, Any]]:
+    """The ConfigMap data shipping an experiment and the files it uses, and the volume ``items`` that lay them out.
+
+    Every folder the experiment uses is shipped under ``root/`` at its absolute path, and the
+    experiment document is rewritten to point there (``/workbench/bundles/<name>/root/...``): on
+    the shared volume the step pods see the same files at the same paths.
+    """
+    target = f"{workspace}/bundles/{slug(experiment)}"
+    data: dict[str, str] = {}
+    items: list[dict[str, str]] = []
+    total = 0
+    roots = _roots(doc)
+    for root in roots:
+        for path in _files(root):
+            try:
+                text = path.read_text(encoding="utf-8")
+            except (UnicodeDecodeError, OSError):
+                continue  # binary files stay behind: put them in the image or on the volume
+            total += len(text.encode())
+            if total > limit:
+                raise BundleError(
+                    f"the files of {experiment!r} under {root} exceed {limit // 1024} KiB, too much for a ConfigMap; "
+                    "bake them into the image or put them on the shared volume"
+                )
+            key = f"f{len(items):04d}"
+            data[key] = text
+            items.append({"key": key, "path": "root" + str(path)})
+
+    def rewrite(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: rewrite(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [rewrite(v) for v in value]
+        if isinstance(value, str) and os.path.isabs(value):
+            for root in roots:
+                if value == str(root) or value.startswith(str(root) + os.sep):
+                    return f"{target}/root{value}"
+        return value
+
+    import yaml
+
+    data["experiment.yaml"] = yaml.safe_dump(rewrite(doc), sort_keys=False)
+    items.append({"key": "experiment.yaml", "path": "experiment.yaml"})
+    return data, {"items": items, "target": target}
+
+
+def controller_objects(doc: dict[str, Any], experiment: str, namespace: str, image: str,
+                       settings_env: dict[str, str] | None = None) -> list[dict[str, Any]]:  # fmt: skip
+    """The ConfigMap (the experiment and its files) and the Job running the controller in the cluster."""
+    data, layout = make_bundle(doc, experiment)
+    base = f"wb-{slug(experiment, 40)}"
+    labels = {
+        LABEL_EXPERIMENT: label_value(experiment),
+        LABEL_COMPONENT: CONTROLLER_COMPONENT,
+        LABEL_MANAGED_BY: MANAGED_BY,
+    }
+    annotations = {"workbench.io/experiment-name": experiment}
+    config_map = {
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": f"{base}-bundle", "namespace": namespace, "labels": labels, "annotations": annotations},
+        "data": data,
+    }  # fmt: skip
+    env = [
+        {"name": "WORKBENCH_HOME", "value": WORKSPACE_PATH},
+        {"name": "WORKBENCH_BACKEND", "value": "kubernetes"},
+        {"name": "WORKBENCH_K8S_NAMESPACE", "value": namespace},
+        {"name": "WORKBENCH_K8S_IMAGE", "value": image},
+        {"name": "WORKBENCH_K8S_VOLUME_CLAIM", "value": ARTIFACTS_CLAIM},
+        {"name": "WORKBENCH_K8S_MOUNT_PATH", "value": WORKSPACE_PATH},
+        {"name": "PYTHONUNBUFFERED", "value": "1"},
+        *({"name": k, "value": v} for k, v in (settings_env or {}).items()),
+        *_store_env(),
+    ]
+    job = {
+        "apiVersion": "batch/v1", "kind": "Job",
+        "metadata": {"name": f"{base}-controller", "namespace": namespace, "labels": labels,
+                     "annotations": annotations},
+        "spec": {
+            # A controller that dies is started again and resumes the experiment from the shared stores.
+            "backoffLimit": 6,
+            "ttlSecondsAfterFinished": 7 * 24 * 3600,
+            "template": {
+                "metadata": {"labels": labels, "annotations": annotations},
+                "spec": {
+                    "serviceAccountName": CONTROLLER_ACCOUNT,
+                    "restartPolicy": "Never",
+                    "securityContext": _pod_security(),
+                    "containers": [{
+                        "name": "controller", "image": image,
+                        "command": ["workbench", "k8s", "controller", "--bundle", "/etc/workbench/bundle",
+                                    "--target", layout["target"]],
+                        "env": env,
+                        "volumeMounts": [
+                            {"name": "bundle", "mountPath": "/etc/workbench/bundle", "readOnly": True},
+                            {"name": "workspace", "mountPath": WORKSPACE_PATH},
+                        ],
+                        "resources": {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"memory": "2Gi"}},
+                        "securityContext": _container_security(),
+                    }],
+                    "volumes": [
+                        {"name": "bundle", "configMap": {"name": f"{base}-bundle", "items": layout["items"]}},
+                        {"name": "workspace", "persistentVolumeClaim": {"claimName": ARTIFACTS_CLAIM}},
+                    ],
+                },
+            },
+        },
+    }  # fmt: skip
+    return [config_map, job]
+
+
+def to_yaml(objects: list[dict[str, Any]]) -> str:
+    """A multi-document YAML stream."""
+    import yaml
+
+    return "".join("---\n" + yaml.safe_dump(o, sort_keys=False) for o in objects)
+
+
+#: How ``deploy/k8s/base`` splits the deployment into files (kind/name -> file).
+BASE_FILES = {
+    "namespace.yaml": [("Namespace", "workbench")],
+    "rbac.yaml": [("ServiceAccount", CONTROLLER_ACCOUNT), ("Role", CONTROLLER_ACCOUNT),
+                  ("RoleBinding", CONTROLLER_ACCOUNT)],
+    "artifacts-pvc.yaml": [("PersistentVolumeClaim", ARTIFACTS_CLAIM)],
+    "postgres.yaml": [("ConfigMap", "postgres-init"), ("Service", "postgres"), ("StatefulSet", "postgres")],
+    "minio.yaml": [("PersistentVolumeClaim", "minio-data"), ("Service", "minio"), ("Deployment", "minio")],
+    "mlflow.yaml": [("Service", "mlflow"), ("Deployment", "mlflow")],
+    "dashboard.yaml": [("Service", "dashboard"), ("Deployment", "dashboard")],
+}
+_HEADER = "# Generated by `python -m workbench.backends._k8s_manifests deploy/k8s/base`: edit the generator.\n"
+
+
+def write_base(folder: str | Path) -> list[Path]:
+    """Write ``deploy/k8s/base`` (kustomize): the deployment in namespace ``workbench`` with image ``workbench``."""
+    import yaml
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    objs = {(o["kind"], o["metadata"]["name"]): o for o in deployment_manifests(DEFAULT_NAMESPACE, "workbench")}
+    written = []
+    for filename, keys in BASE_FILES.items():
+        path = folder / filename
+        path.write_text(_HEADER + to_yaml([objs[k] for k in keys]), encoding="utf-8")
+        written.append(path)
+    secret = objs[("Secret", STORES_SECRET)]
+    env = folder / "stores.env"
+    env.write_text(
+        "# Development credentials of the bundled stores: change them before the first deployment.\n"
+        + "".join(f"{k}={v}\n" for k, v in secret["stringData"].items()),
+        encoding="utf-8",
+    )
+    kustomization = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "namespace": DEFAULT_NAMESPACE,
+        "resources": list(BASE_FILES),
+        "secretGenerator": [{"name": STORES_SECRET, "envs": ["stores.env"], "type": "Opaque"}],
+        "generatorOptions": {"disableNameSuffixHash": True},  # `workbench submit` refers to it by name
+        "images": [{"name": "workbench", "newName": "workbench", "newTag": "latest"}],
+    }
+    (folder / "kustomization.yaml").write_text(_HEADER + yaml.safe_dump(kustomization, sort_keys=False))
+    return [*written, env, folder / "kustomization.yaml"]
+
+
+if __name__ == "__main__":
+    import sys
+
+    for written_path in write_base(sys.argv[1] if len(sys.argv) > 1 else "deploy/k8s/base"):
+        print(written_path)

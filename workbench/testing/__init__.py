@@ -1,0 +1,5 @@
+"""Test helpers shipped with Workbench (used by its test suite and benchmarks).
+
+- :mod:`workbench.testing.k8s_server`: a Kubernetes-API-compatible server on 127.0.0.1 with a
+  kubelet stand-in that runs pods as local processes, and fault injection.
+"""
