@@ -218,16 +218,19 @@ class Experiment:
     def name(self) -> str:
         return self.spec.name
 
-    def run(self, workspace: Workspace | str | Path | None = None, progress: bool = True) -> Results:
+    def run(
+        self, workspace: Workspace | str | Path | None = None, progress: bool = True, cache: bool = True
+    ) -> Results:
         """Run to the end (blocking) and return the results.
 
         An experiment with this name in the workspace is continued. Ctrl-C stops it cleanly
         (running trials are cancelled and marked Killed, the experiment ends Stopped) and then
-        raises ``KeyboardInterrupt``; running it again resumes it.
+        raises ``KeyboardInterrupt``; running it again resumes it. ``cache=False`` runs every
+        step even where an earlier run's outputs could be reused.
         """
         ws = _ws(workspace)
         listener = _printer(self.spec) if progress else None
-        controller = Controller(self.spec, ws, listener=listener)
+        controller = Controller(self.spec, ws, listener=listener, cache=cache)
         with _stop_on_interrupt(controller) as interrupted:
             controller.run()
         if interrupted:

@@ -147,13 +147,17 @@ def _with_source(err: SpecError, source: str) -> SpecError:
     return err if err.source else SpecError(err.message, path=err.path, source=source)
 
 
-def _controller(spec: Any, workspace: Any, backend: str, source: str, listener: Any = None) -> Any:
+def _controller(
+    spec: Any, workspace: Any, backend: str, source: str, listener: Any = None, cache: bool = True
+) -> Any:
     """A controller whose preflight passed: every check that needs no store, before anything is written."""
     from workbench.backends import get_backend
     from workbench.search.controller import Controller
 
     try:
-        controller = Controller(spec, workspace, backend=get_backend(backend, workspace), listener=listener)
+        controller = Controller(
+            spec, workspace, backend=get_backend(backend, workspace), listener=listener, cache=cache
+        )
         controller.preflight()
     except SpecError as err:
         raise _with_source(err, source) from None
@@ -178,7 +182,7 @@ def _earlier_trials(workspace: Any, name: str) -> tuple[int, dict[str, Any]]:
     return finished, best
 
 
-def _drive(spec: Any, home: Path | None, backend: str, quiet: bool, source: str) -> int:
+def _drive(spec: Any, home: Path | None, backend: str, quiet: bool, source: str, cache: bool = True) -> int:
     from workbench.search.controller import TrialEvent
 
     workspace = _workspace(home)
@@ -219,7 +223,7 @@ def _drive(spec: Any, home: Path | None, backend: str, quiet: bool, source: str)
         progress.update(task, status="  ".join(parts))
 
     _quiet_libraries()
-    controller = _controller(spec, workspace, backend, source, listener=on_event)
+    controller = _controller(spec, workspace, backend, source, listener=on_event, cache=cache)
     already, best_before = _earlier_trials(workspace, spec.name)
     if already and not quiet:
         console.print(f"continuing experiment {spec.name!r}: {already} trials finished before")
@@ -268,12 +272,13 @@ def run(
     ),
     home: Path | None = HomeOption,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Run every step, even where a cached result exists."),
 ) -> None:
     """Run an experiment (or continue it, if one with the same name exists)."""
     from workbench.spec import load_experiment
 
     spec = load_experiment(spec_file)
-    raise typer.Exit(_drive(spec, home, backend, quiet, source=str(spec_file.resolve())))
+    raise typer.Exit(_drive(spec, home, backend, quiet, source=str(spec_file.resolve()), cache=not no_cache))
 
 
 @app.command()
@@ -285,6 +290,7 @@ def resume(
     home: Path | None = HomeOption,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
     max_trials: int | None = typer.Option(None, "--max-trials", help="Raise (or set) the trial budget."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Run every step, even where a cached result exists."),
 ) -> None:
     """Continue a crashed or stopped experiment with its stored spec."""
     from workbench.query import load_study
@@ -301,7 +307,7 @@ def resume(
         doc["spec"]["maxTrialCount"] = max_trials
     source = f"experiment {name}"
     spec = experiment_from_dict(doc, Path.cwd(), source=source)
-    raise typer.Exit(_drive(spec, home, backend, quiet, source=source))
+    raise typer.Exit(_drive(spec, home, backend, quiet, source=source, cache=not no_cache))
 
 
 @app.command()

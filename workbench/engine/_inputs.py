@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +100,8 @@ class OutputRef:
     """Where upstream outputs live: ``outputs[step][name] = (path, type)``."""
 
     outputs: dict[str, dict[str, tuple[str, str | None]]]
+    #: Content digests of outputs produced (or reused) in this run, by path: input digests for cache keys.
+    digests: dict[str, str] = field(default_factory=dict)
 
     def value(self, ref: str) -> Any:
         step, name = split_output_ref(ref)

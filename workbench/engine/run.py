@@ -32,6 +32,7 @@ from typing import Any
 
 from workbench.backends import BaseBackend, StepLaunch, StepLaunchError
 from workbench.engine._inputs import OutputRef, Resolved, build_argv, convert, read_value, resolve_inputs
+from workbench.engine.cache import BaseStepCache, FileStamp, cache_key, component_digest, content_digest
 from workbench.engine.collector import FileTailer, MetricsCollector, wait_quietly
 from workbench.spec import PARAMETER_TYPES, MetricsCollectorSpec, Pipeline, Step, evaluate_condition, split_output_ref
 from workbench.spec._condition import condition_references
@@ -68,6 +69,10 @@ class StepResult:
     finished: float | None = None
     message: str = ""
     log_path: str = ""
+    #: Output stamps (content digest, size, mtime) when caching is on.
+    stamps: dict[str, FileStamp] = field(default_factory=dict)
+    #: ``<run_id>/<step>`` whose outputs a Cached step reused.
+    cached_from: str = ""
 
 
 @dataclass
@@ -117,6 +122,7 @@ class PipelineRunner:
         metrics: MetricsCollectorSpec | None = None,
         metric_names: list[str] | tuple[str, ...] = (),
         grace_period: float = 5.0,
+        cache: BaseStepCache | None = None,
     ) -> None:
         self.backend = backend
         self.workspace = workspace
@@ -124,6 +130,8 @@ class PipelineRunner:
         self.metrics = metrics or MetricsCollectorSpec()
         self.metric_names = list(metric_names)
         self.grace_period = grace_period
+        #: Where cache keys are looked up; ``None`` runs every step.
+        self.cache = cache
 
     # ------------------------------------------------------------------ public
 
@@ -154,20 +162,24 @@ class PipelineRunner:
         upstream = {s.name: s.upstream() for s in pipeline.steps}
         done: queue.Queue[str] = queue.Queue()
         running: set[str] = set()
+        # Only this thread decides what is settled: a step counts as done when its thread has
+        # posted it (outputs registered), not when its state changes.
+        settled: set[str] = set()
         outputs = OutputRef({})
 
         while True:
             for name in order:
                 result = results[name]
-                if result.state != "Pending" or name in running:
+                if name in settled or name in running:
                     continue
-                if any(results[d].state not in FINAL_STEP_STATES for d in upstream[name]):
+                if not upstream[name] <= settled:
                     continue
                 step = pipeline.step(name)
                 verdict = self._gate(step, results, params, outputs, cancel)
                 if verdict is not None:
                     result.state, result.message = verdict
                     self._record_settled(step, result, ctx, params)
+                    settled.add(name)
                     continue
                 running.add(name)
                 result.state = "Running"
@@ -181,6 +193,7 @@ class PipelineRunner:
                 break
             finished = done.get()
             running.discard(finished)
+            settled.add(finished)
 
         states = [r.state for r in results.values()]
         if cancel.is_set() and "Failed" not in states:
@@ -303,9 +316,12 @@ class PipelineRunner:
             log.exception("step %s failed inside the engine", step.name)
             result.state, result.message = "Failed", f"internal error: {type(err).__name__}: {err}"
         finally:
-            if result.state == "Succeeded":
+            if result.state in ("Succeeded", "Cached"):
                 types = {o.name: o.type for o in step.component.outputs}
                 outputs.outputs[step.name] = {n: (p, types.get(n)) for n, p in result.outputs.items()}
+                outputs.digests.update(
+                    {p: result.stamps[n].digest for n, p in result.outputs.items() if n in result.stamps}
+                )
             done.put(step.name)
 
     def _attempts(
@@ -379,6 +395,11 @@ class PipelineRunner:
             n: (r.path or "", r.type or "Artifact") for n, r in inputs.items() if r.is_artifact and r.path
         }
         info.command = argv
+        policy = self._cache_policy(pipeline, step)
+        if policy is not None:
+            info.cache_key = self._cache_key(step, inputs, argv, workdir, outputs)
+            if attempt == 1 and self._reuse(info, result, step, collector, policy):
+                return
         launch = StepLaunch(
             argv=argv,
             env={**self._env(step, ctx), **({"WORKBENCH_METRICS_FILE": str(metrics_file)} if metrics_file else {})},
@@ -468,6 +489,8 @@ class PipelineRunner:
             else:
                 result.state, result.message = "Succeeded", ""
                 result.outputs = out_paths
+                if policy is not None:
+                    result.stamps = {n: FileStamp.of(p) for n, p in out_paths.items()}
         logfile.write(
             f"[workbench] step {step.name} {result.state.lower()}" + (f": {result.message}" if result.message else "")
         )
@@ -504,6 +527,69 @@ class PipelineRunner:
             return argv, Path(workdir) / original
         return out, own
 
+    # ------------------------------------------------------------------ caching
+
+    def _cache_policy(self, pipeline: Pipeline, step: Step) -> tuple[float | None] | None:
+        """``None`` when this step must run; else ``(max_staleness,)``."""
+        if self.cache is None:
+            return None
+        enabled = step.cache if step.cache is not None else pipeline.cache
+        if not enabled:
+            return None
+        staleness = step.max_cache_staleness if step.max_cache_staleness is not None else pipeline.max_cache_staleness
+        return (staleness,)
+
+    def _cache_key(
+        self, step: Step, inputs: dict[str, Resolved], argv: list[str], workdir: str, outputs: OutputRef
+    ) -> str:
+        comp = step.component
+        parameters = {n: r.get_value() for n, r in inputs.items() if not r.is_artifact and r.present}
+        artifacts = {}
+        for name, r in inputs.items():
+            if r.is_artifact and r.path:
+                digest = outputs.digests.get(r.path)
+                if digest is None:  # external data (not produced in this run): hash it now
+                    digest = content_digest(r.path) if os.path.exists(r.path) else f"missing:{r.path}"
+                artifacts[name] = digest
+        env = {**(comp.implementation.container.env if comp.implementation.container else {}), **step.env}
+        return cache_key(component_digest(comp, argv, workdir), parameters, artifacts, env)
+
+    def _reuse(
+        self,
+        info: StepInfo,
+        result: StepResult,
+        step: Step,
+        collector: MetricsCollector,
+        policy: tuple[float | None],
+    ) -> bool:
+        """On a cache hit: take the earlier outputs, replay its log (metrics), record Cached."""
+        assert self.cache is not None
+        names = [o.name for o in step.component.outputs]
+        try:
+            hit = self.cache.lookup(info.cache_key, names, max_staleness=policy[0])
+        except Exception as err:  # a lineage store that is down must not fail the step: run it
+            log.warning("step cache lookup failed (running step %s): %s", step.name, err)
+            return False
+        if hit is None:
+            return False
+        result.outputs = {n: hit.outputs[n][0] for n in names}
+        result.stamps = {n: hit.outputs[n][1] for n in names}
+        result.cached_from = info.cached_from = f"{hit.run_id}/{hit.step}"
+        logfile = _Log(Path(result.log_path))
+        logfile.write(f"[workbench] cached: reusing the outputs of run {hit.run_id} step {hit.step}")
+        if hit.log_path and os.path.isfile(hit.log_path):
+            with open(hit.log_path, encoding="utf-8", errors="replace") as fh:
+                for raw in fh:
+                    line = raw.rstrip("\n")
+                    if line.startswith("[workbench]"):
+                        continue
+                    logfile.write(line)
+                    collector.feed(line, origin=step.name)
+        logfile.close()
+        result.state, result.message, result.exit_code = "Cached", f"reused outputs of {result.cached_from}", 0
+        self._finish(info, result, result.outputs, step)
+        return True
+
     def _finish(self, info: StepInfo, result: StepResult, out_paths: dict[str, str], step: Step) -> None:
         result.finished = time.time()
         info.state, info.message = result.state, result.message
@@ -512,6 +598,9 @@ class PipelineRunner:
         info.outputs = []
         for name, path in out_paths.items():
             out = OutputArtifact(name=name, uri=path, type=types.get(name) or "String")
+            stamp = result.stamps.get(name)
+            if stamp is not None:
+                out.digest, out.size, out.mtime_ns = stamp.digest, stamp.size, stamp.mtime_ns
             if out.type in PARAMETER_TYPES:
                 try:
                     out.value = read_value(path, out.type)

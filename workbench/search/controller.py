@@ -161,9 +161,13 @@ class Controller:
         recorder: BaseRecorder | None = None,
         listener: Callable[[TrialEvent], None] | None = None,
         grace_period: float = 5.0,
+        cache: bool = True,
     ) -> None:
         self.spec = spec
         self.workspace = workspace
+        #: Reuse step outputs across trials (a step whose inputs did not change is not run again).
+        self.use_cache = cache
+        self._step_cache: Any = None
         self.backend = backend or LocalBackend()
         self._recorder = recorder
         self._owns_recorder = recorder is None
@@ -313,6 +317,15 @@ class Controller:
 
             self._recorder = make_recorder(self.workspace)
         return self._recorder
+
+    @property
+    def step_cache(self) -> Any:
+        """The step cache (lookups in the lineage store), or ``None`` when caching is off."""
+        if self.use_cache and self._step_cache is None:
+            from workbench.tracking import MlmdStepCache
+
+            self._step_cache = MlmdStepCache(self.workspace.mlmd_url)
+        return self._step_cache if self.use_cache else None
 
     def _pipeline_name(self) -> str:
         assert self.spec.trial_template.pipeline is not None
@@ -542,6 +555,7 @@ class Controller:
             metrics=spec.metrics_collector_spec,
             metric_names=spec.metric_names,
             grace_period=self.grace_period,
+            cache=self.step_cache,
         )
         ctx = RunContext(experiment=spec.name, run_id=run_id, namespace=spec.namespace, trial_number=trial.number)
         return runner.run(pipeline, arguments, ctx, cancel=cancel, on_metric=on_metric)

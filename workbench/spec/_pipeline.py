@@ -89,11 +89,20 @@ class Step(SpecModel):
     env: dict[str, str] = Field(default_factory=dict)
     #: Pod settings merged over the component's (``kubernetes`` backend only).
     kubernetes: KubernetesSpec | None = None
+    #: ``false`` never reuses (nor offers) this step's outputs; ``None`` follows the pipeline.
+    cache: bool | None = None
+    #: Reuse only outputs younger than this (``7d``, ``12h``); ``None`` follows the pipeline.
+    max_cache_staleness: float | None = None
 
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
         return check_name(value, "step name")
+
+    @field_validator("max_cache_staleness", mode="before")
+    @classmethod
+    def _staleness(cls, value: Any) -> float | None:
+        return parse_duration(value)
 
     @field_validator("when")
     @classmethod
@@ -165,6 +174,15 @@ class Pipeline(SpecModel):
     steps: list[Step]
     #: Directory that relative paths and container commands run from (set by the loader).
     base_dir: str | None = None
+    #: Step caching for the whole pipeline (a step's own ``cache`` wins).
+    cache: bool = True
+    #: Reuse only cached outputs younger than this, for every step without its own limit.
+    max_cache_staleness: float | None = None
+
+    @field_validator("max_cache_staleness", mode="before")
+    @classmethod
+    def _staleness(cls, value: Any) -> float | None:
+        return parse_duration(value)
 
     @field_validator("steps")
     @classmethod

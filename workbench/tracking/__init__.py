@@ -33,12 +33,13 @@ from workbench.tracking._base import (
 
 if TYPE_CHECKING:
     from workbench.tracking._mlflow import MlflowRecorder
-    from workbench.tracking._mlmd import MlmdRecorder, lineage_of_run
+    from workbench.tracking._mlmd import MlmdRecorder, MlmdStepCache, lineage_of_run
     from workbench.workspace import Workspace
 
 _LAZY = {
     "MlflowRecorder": "workbench.tracking._mlflow",
     "MlmdRecorder": "workbench.tracking._mlmd",
+    "MlmdStepCache": "workbench.tracking._mlmd",
     "lineage_of_run": "workbench.tracking._mlmd",
 }
 
@@ -86,6 +87,7 @@ __all__ = [
     "ExperimentInfo",
     "MlflowRecorder",
     "MlmdRecorder",
+    "MlmdStepCache",
     "OutputArtifact",
     "RunInfo",
     "StepInfo",

@@ -59,6 +59,10 @@ class OutputArtifact:
     type: str
     #: Parameter outputs: the value as read back from the file.
     value: Any = None
+    #: Content digest, size and mtime (ns) when written: a cache hit checks them.
+    digest: str = ""
+    size: int = -1
+    mtime_ns: int = 0
 
 
 @dataclass
@@ -84,6 +88,10 @@ class StepInfo:
     finished: float | None = None
     message: str = ""
     trial_number: int | None = None
+    #: The step's cache key ("" when caching is off for it).
+    cache_key: str = ""
+    #: For a Cached step: ``<run_id>/<step>`` of the execution whose outputs it reused.
+    cached_from: str = ""
 
 
 class BaseRecorder(ABC):  # noqa: B024 - every hook is optional

@@ -357,6 +357,11 @@ class MlflowRecorder(BaseRecorder):
                 tags.append(RunTag("workbench.exit_code", str(step.exit_code)))
             if step.message:
                 tags.append(RunTag("workbench.message", truncate(step.message, MAX_TAG_VAL_LENGTH)))
+            if step.state == "Cached":
+                tags.append(RunTag("workbench.cached", "true"))
+                tags.append(RunTag("workbench.cached_from", step.cached_from))
+            if step.cache_key:
+                tags.append(RunTag("workbench.cache_key", step.cache_key))
             for out in step.outputs:
                 value = out.uri if out.value is None else to_text(mask(out.value, out.name))
                 tags.append(RunTag(_key(f"workbench.output.{out.name}"), truncate(value, MAX_TAG_VAL_LENGTH)))

@@ -39,6 +39,7 @@ from ml_metadata import errors as mlmd_errors
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2 as pb
 
+from workbench.engine.cache import BaseStepCache, CacheHit, FileStamp
 from workbench.errors import SpecError
 from workbench.tracking._base import BaseRecorder, ExperimentInfo, OutputArtifact, RunInfo, StepInfo
 from workbench.tracking._common import mask, to_json
@@ -82,6 +83,9 @@ _EXECUTION_PROPS = {
     "started": _D,
     "finished": _D,
     "message": _S,
+    "cache_key": _S,
+    "cached_from": _S,
+    "outputs": _S,
 }
 
 #: Workbench step state -> MLMD execution state.
@@ -463,6 +467,8 @@ class MlmdRecorder(BaseRecorder):
             "started": float(step.started),
             "finished": float(step.finished) if step.finished is not None else None,
             "message": step.message or None,
+            "cache_key": step.cache_key or None,
+            "cached_from": step.cached_from or None,
         }
         for k, v in values.items():
             if v is not None:
@@ -564,6 +570,12 @@ class MlmdRecorder(BaseRecorder):
             for out in step.outputs:
                 if _is_value_output(out) and out.value is not None:
                     _set(execution.custom_properties, f"output.{out.name}", mask(out.value, out.name))
+            if step.outputs:  # every output's location and stamp: what a cache hit reuses and checks
+                manifest = {
+                    o.name: {"uri": o.uri, "type": o.type, "digest": o.digest, "size": o.size, "mtime_ns": o.mtime_ns}
+                    for o in step.outputs
+                }
+                _set(execution.properties, "outputs", json.dumps(manifest, sort_keys=True))
             pairs = self._input_pairs(step) if new else []  # Cached/Skipped steps have no step_started
             pairs += self._output_pairs(step)
             self._write(step, execution, pairs, contexts, associate=new)
@@ -682,3 +694,55 @@ def lineage_of_run(store_url: str | metadata_store.MetadataStore, run_id: str) -
 
 
 __all__ = ["MlmdRecorder", "connection_config", "lineage_of_run", "open_store"]
+
+
+class MlmdStepCache(BaseStepCache):
+    """Step-cache lookups in the lineage store: COMPLETE executions recorded with a cache key.
+
+    Example:
+        >>> import tempfile
+        >>> cache = MlmdStepCache(f"sqlite:///{tempfile.mkdtemp()}/mlmd.sqlite")
+        >>> cache.candidates("0" * 64)
+        []
+    """
+
+    def __init__(self, url: str, limit: int = 20) -> None:
+        self.url = url
+        self.limit = limit
+        self._store: metadata_store.MetadataStore | None = None
+        self._lock = threading.Lock()
+
+    def candidates(self, key: str) -> list[CacheHit]:
+        if not key.isalnum():  # keys are hex digests; anything else would be a bug
+            raise ValueError(f"invalid cache key {key!r}")
+        options = metadata_store.ListOptions(
+            filter_query=f"properties.cache_key.string_value = '{key}' AND last_known_state = COMPLETE",
+            order_by=metadata_store.OrderByField.CREATE_TIME,
+            is_asc=False,
+            limit=self.limit,
+        )
+        with self._lock:
+            if self._store is None:
+                self._store = open_store(self.url)
+            executions = self._store.get_executions(list_options=options)
+        hits = []
+        for e in executions:
+            props = _props(e)
+            try:
+                manifest = json.loads(props.get("outputs") or "{}")
+                outputs = {
+                    name: (o["uri"], FileStamp(o["digest"], int(o["size"]), int(o["mtime_ns"])))
+                    for name, o in manifest.items()
+                }
+            except (ValueError, KeyError, TypeError):
+                continue
+            hits.append(
+                CacheHit(
+                    outputs=outputs,
+                    run_id=str(props.get("run_id", "")),
+                    step=str(props.get("step", "")),
+                    log_path=str(props.get("log_path", "")),
+                    finished=float(props.get("finished") or props.get("started") or 0.0),
+                )
+            )
+        return hits
