@@ -14,6 +14,7 @@ import pytest
 from workbench.tracking import (
     AsyncRecorder,
     BaseRecorder,
+    CompositeRecorder,
     ExperimentInfo,
     OutputArtifact,
     RunInfo,
@@ -21,6 +22,7 @@ from workbench.tracking import (
     lineage_of_run,
     make_recorder,
 )
+from workbench.tracking._async import is_transient
 from workbench.workspace import Workspace
 
 
@@ -203,7 +205,8 @@ def test_make_recorder_writes_both_stores(
         monkeypatch.delenv(var, raising=False)
     ws = Workspace.at(tmp_path / "ws")
     rec = make_recorder(ws)
-    assert isinstance(rec, AsyncRecorder)
+    assert isinstance(rec, CompositeRecorder)
+    assert all(isinstance(r, AsyncRecorder) for r in rec.recorders)  # one queue per store
 
     rec.experiment_started(ExperimentInfo(name=exp_name))
     run = RunInfo(run_id="mk-1", experiment=exp_name, pipeline="p", trial_number=0, params={"lr": 0.1})
@@ -218,7 +221,7 @@ def test_make_recorder_writes_both_stores(
     run.state, run.metrics = "Succeeded", {"acc": 0.2}
     rec.run_finished(run)
     rec.close()
-    assert rec.errors == 0
+    assert sum(r.errors for r in rec.recorders) == 0
 
     from mlflow.tracking import MlflowClient
 
@@ -235,3 +238,36 @@ def test_make_recorder_writes_both_stores(
     lineage = lineage_of_run(ws.mlmd_url, "mk-1")
     assert [(e["step"], e["state"]) for e in lineage["executions"]] == [("train", "Succeeded")]
     assert lineage["artifacts"][0]["type"] == "Model"
+
+
+class Flaky(BaseRecorder):
+    """A store that is down for its first ``down`` calls (connection refused), then records in order."""
+
+    def __init__(self, down: int) -> None:
+        self.down = down
+        self.seen: list[str] = []
+
+    def run_finished(self, run: RunInfo) -> None:
+        if self.down > 0:
+            self.down -= 1
+            raise ConnectionRefusedError("[Errno 111] Connection refused")
+        self.seen.append(run.run_id)
+
+
+def test_a_store_that_is_down_is_retried_and_nothing_is_lost(caplog: pytest.LogCaptureFixture) -> None:
+    inner = Flaky(down=3)
+    rec = AsyncRecorder(inner, max_backoff=0.05)
+    for i in range(5):
+        rec.run_finished(RunInfo(run_id=f"r{i}", experiment="e", pipeline="p", state="Succeeded"))
+    assert rec.flush(timeout=30)
+    assert inner.seen == [f"r{i}" for i in range(5)]  # all of them, in order
+    assert rec.errors == 0 and not rec.outage
+    assert "unreachable" in caplog.text and "is back" in caplog.text
+    rec.close()
+
+
+def test_is_transient_tells_outages_from_bad_data() -> None:
+    assert is_transient(ConnectionRefusedError("refused"))
+    assert is_transient(RuntimeError("(sqlite3.OperationalError) database is locked"))
+    assert is_transient(Exception("API request to endpoint failed with error code 503"))
+    assert not is_transient(ValueError("Param value too long"))

@@ -1,7 +1,7 @@
 """Tracking: engine and controller events written to MLflow and ML Metadata.
 
 The engine talks to a :class:`BaseRecorder`; :func:`make_recorder` builds the default
-one for a workspace: ``AsyncRecorder(CompositeRecorder([MlflowRecorder, MlmdRecorder]))``.
+one for a workspace: ``CompositeRecorder([AsyncRecorder(MlflowRecorder), AsyncRecorder(MlmdRecorder)])``.
 
 Importing this package is cheap: MLflow and ML Metadata are only imported when
 ``MlflowRecorder``, ``MlmdRecorder``, ``lineage_of_run`` or :func:`make_recorder` is
@@ -67,13 +67,12 @@ def make_recorder(workspace: Workspace) -> BaseRecorder:
     from workbench.tracking._mlmd import MlmdRecorder
 
     artifact_root = None if _is_remote(workspace.mlflow_uri) else workspace.mlflow_artifacts.as_uri()
-    return AsyncRecorder(
-        CompositeRecorder(
-            [
-                MlflowRecorder(workspace.mlflow_uri, artifact_root=artifact_root),
-                MlmdRecorder(workspace.mlmd_url),
-            ]
-        )
+    # One queue and thread per store: a store that is down delays only its own records.
+    return CompositeRecorder(
+        [
+            AsyncRecorder(MlflowRecorder(workspace.mlflow_uri, artifact_root=artifact_root)),
+            AsyncRecorder(MlmdRecorder(workspace.mlmd_url)),
+        ]
     )
 
 

@@ -4,9 +4,13 @@ Every hook copies its event onto a queue and returns at once; one daemon thread
 calls the inner recorder's hooks in the order they were called. After each batch
 (up to ``max_batch`` events, or fewer when the queue runs dry) it calls
 ``inner.flush()``, so buffered writes (MLflow metric batches) go out while runs are
-still going. An exception in the inner recorder is logged (logger
-``workbench.tracking``) and counted in :attr:`AsyncRecorder.errors`; the thread keeps
-going.
+still going.
+
+A store that is down (connection refused, timeouts, "database is locked", ...) is
+retried with exponential backoff, with a warning, for as long as it takes: the events
+wait in the queue, in order, and nothing is lost once the store is back. Any other
+exception is retried a few times, then logged (logger ``workbench.tracking``), counted
+in :attr:`AsyncRecorder.errors`, and skipped; the thread keeps going.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import dataclasses
 import functools
 import queue
 import threading
+import time
 import weakref
 from typing import Any
 
@@ -25,6 +30,17 @@ from workbench.tracking._common import logger
 
 _FLUSH = "__flush__"
 _STOP = "__stop__"
+#: Words in an exception (type or message) that say the store is unreachable, not that the data is bad.
+_TRANSIENT = (
+    "connect", "unavailable", "timed out", "timeout", "temporarily", "database is locked", "operationalerror",
+    "broken pipe", "reset by peer", "503", "502", "504", "429", "too many requests", "server closed",
+)  # fmt: skip
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for errors that a retry later can fix (a store down or overloaded)."""
+    text = f"{type(exc).__name__} {exc}".lower()
+    return isinstance(exc, (ConnectionError, TimeoutError)) or any(word in text for word in _TRANSIENT)
 
 
 def _snapshot(event: Any) -> Any:
@@ -66,8 +82,22 @@ class AsyncRecorder(BaseRecorder):
         r1 Succeeded
     """
 
-    def __init__(self, inner: BaseRecorder, max_batch: int = 256, timeout: float | None = 300.0) -> None:
+    def __init__(
+        self,
+        inner: BaseRecorder,
+        max_batch: int = 256,
+        timeout: float | None = 300.0,
+        max_backoff: float = 30.0,
+        attempts: int = 3,
+    ) -> None:
         self.inner = inner
+        #: Longest wait between two tries while a store is down.
+        self.max_backoff = max_backoff
+        #: Tries of an event failing with a non-transient error before it is skipped.
+        self.attempts = max(1, attempts)
+        #: True while the inner store is unreachable (events wait in the queue).
+        self.outage = False
+        self._wake = threading.Event()
         self.max_batch = max(1, int(max_batch))
         self.timeout = timeout
         #: Number of exceptions raised by the inner recorder so far.
@@ -147,12 +177,35 @@ class AsyncRecorder(BaseRecorder):
     # ----------------------------------------------------------------- thread
 
     def _call(self, hook: str, args: tuple[Any, ...]) -> None:
-        try:
-            getattr(self.inner, hook)(*args)
-        except Exception as exc:
-            self.errors += 1
-            logger.warning("tracking: %s.%s failed: %s: %s", type(self.inner).__name__, hook, type(exc).__name__, exc)
-            logger.debug("tracking failure details", exc_info=True)
+        delay, tries, down_since = 0.5, 0, 0.0
+        name = type(self.inner).__name__
+        while True:
+            try:
+                getattr(self.inner, hook)(*args)
+            except Exception as exc:
+                tries += 1
+                if is_transient(exc) and not self._closed:
+                    if not self.outage:
+                        self.outage, down_since = True, time.monotonic()
+                    logger.warning(
+                        "tracking: %s is unreachable (%s: %s); retrying in %.0fs, %d events waiting",
+                        name, type(exc).__name__, str(exc)[:200], delay, self.pending,
+                    )  # fmt: skip
+                    self._wake.wait(delay)
+                    self._wake.clear()
+                    delay = min(delay * 2, self.max_backoff)
+                    continue
+                if tries < self.attempts and not self._closed:
+                    time.sleep(0.2 * tries)
+                    continue
+                self.errors += 1
+                logger.warning("tracking: %s.%s failed: %s: %s", name, hook, type(exc).__name__, exc)
+                logger.debug("tracking failure details", exc_info=True)
+                return
+            if self.outage:
+                self.outage = False
+                logger.warning("tracking: %s is back after %.0fs", name, time.monotonic() - down_since)
+            return
 
     def _loop(self) -> None:
         while True:

@@ -168,9 +168,10 @@ class CompositeRecorder(BaseRecorder):
         for r in self.recorders:
             r.run_finished(run)
 
-    def flush(self) -> None:
-        for r in self.recorders:
-            r.flush()
+    def flush(self) -> bool:  # type: ignore[override]
+        """Flush every recorder; ``False`` if one of them timed out."""
+        results = [r.flush() for r in self.recorders]
+        return all(result is not False for result in results)
 
     def close(self) -> None:
         for r in self.recorders:
