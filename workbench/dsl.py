@@ -13,24 +13,33 @@ Example:
 
 from __future__ import annotations
 
-import inspect
 import os
 import sys
 import typing
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
 
-@dataclass
 class Artifact:
-    """A file or directory a step reads or writes. ``path`` is where it lives locally."""
+    """A file or directory a step reads or writes. ``path`` is where it lives locally.
 
-    path: str
-    name: str = ""
-    metadata: dict[str, Any] = field(default_factory=dict)
+    (A plain class, not a dataclass: importing ``dataclasses`` costs a step ~10 ms of start-up.)
+    """
+
+    def __init__(self, path: str, name: str = "", metadata: dict[str, Any] | None = None) -> None:
+        self.path = path
+        self.name = name
+        self.metadata = metadata if metadata is not None else {}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(path={self.path!r}, name={self.name!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and vars(other) == vars(self)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclass it replaces
 
     @property
     def uri(self) -> str:
@@ -106,6 +115,8 @@ def _artifact_direction(annotation: Any) -> tuple[str, str] | None:
 
 
 def _param_type(annotation: Any) -> str:
+    import inspect
+
     if annotation is inspect.Parameter.empty:
         return "String"
     args = typing.get_args(annotation)
@@ -122,6 +133,8 @@ def _param_type(annotation: Any) -> str:
 
 def describe(func: Callable[..., Any]) -> dict[str, Any]:
     """The component spec (as a dict) of a Python function, read from its signature."""
+    import inspect  # here, not at module level: step processes import this module and must start fast
+
     hints = typing.get_type_hints(func, include_extras=True)
     sig = inspect.signature(func)
     inputs: list[dict[str, Any]] = []
