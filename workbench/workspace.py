@@ -9,8 +9,9 @@
     runs/              step logs, one folder per run and step
     locks/             one lock file per experiment with a live controller
 
-A ``workbench.yaml`` in the home (or ``WORKBENCH_OPTUNA_URL``, ``WORKBENCH_MLFLOW_URI``,
-``WORKBENCH_MLMD_URL`` in the environment) points any store at a server instead.
+Settings (``workbench.toml`` in the home, see :mod:`workbench.settings`, or
+``WORKBENCH_OPTUNA_URL``, ``WORKBENCH_MLFLOW_URI``, ``WORKBENCH_MLMD_URL`` in the
+environment) point any store at a server instead.
 """
 
 from __future__ import annotations
@@ -19,8 +20,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from workbench.errors import SpecError
-from workbench.spec._yaml import read_yaml
+from workbench.settings import load_settings
 
 
 @dataclass(frozen=True)
@@ -43,13 +43,7 @@ class Workspace:
     def at(cls, home: str | Path) -> Workspace:
         """The embedded default layout under ``home`` (created lazily by the stores)."""
         h = Path(home).resolve()
-        settings: dict[str, str] = {}
-        config = h / "workbench.yaml"
-        if config.is_file():
-            data = read_yaml(config) or {}
-            if not isinstance(data, dict):
-                raise SpecError("expected a mapping of settings", source=str(config))
-            settings = {str(k): str(v) for k, v in data.items()}
+        settings = {str(k): str(v) for k, v in load_settings(h).items() if not isinstance(v, dict)}
 
         def pick(key: str, env: str, default: str) -> str:
             return os.environ.get(env) or settings.get(key) or default

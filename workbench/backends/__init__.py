@@ -13,16 +13,16 @@ BACKENDS = ("local", "kubernetes")
 
 
 def default_backend_name(workspace: Any = None) -> str:
-    """The backend named by ``$WORKBENCH_BACKEND``, or ``backend:`` in the workspace's ``workbench.yaml``, or local."""
+    """The backend named by ``$WORKBENCH_BACKEND``, or ``backend`` in the workspace settings, or local."""
     if os.environ.get("WORKBENCH_BACKEND"):
         return os.environ["WORKBENCH_BACKEND"]
     home = getattr(workspace, "home", None)
-    if home is not None and (home / "workbench.yaml").is_file():
-        from workbench.spec._yaml import read_yaml
+    if home is not None:
+        from workbench.settings import load_settings
 
-        doc = read_yaml(home / "workbench.yaml") or {}
-        if isinstance(doc, dict) and doc.get("backend"):
-            return str(doc["backend"])
+        backend = load_settings(home).get("backend")
+        if backend:
+            return str(backend)
     return "local"
 
 

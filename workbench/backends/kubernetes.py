@@ -66,14 +66,13 @@ LAUNCH_ERRORS = {
 }
 #: Terminated reasons that mean the command never ran (not in the image, not executable).
 START_ERRORS = ("StartError", "ContainerCannotRun")
-_SETTINGS_FILE = "workbench.yaml"
 
 
 @dataclass
 class KubernetesSettings:
     """How the backend reaches the cluster and builds pods.
 
-    In ``$WORKBENCH_HOME/workbench.yaml``::
+    In ``$WORKBENCH_HOME/workbench.yaml`` (or the same keys in ``workbench.toml``)::
 
         backend: kubernetes            # the default backend of `workbench run`
         kubernetes:
@@ -131,19 +130,18 @@ class KubernetesSettings:
 
     @classmethod
     def load(cls, workspace: Any = None, **overrides: Any) -> KubernetesSettings:
-        """Settings from the workspace's ``workbench.yaml`` (``kubernetes:``), the environment, then ``overrides``."""
+        """Settings from the workspace settings (``kubernetes``), the environment, then ``overrides``."""
         from workbench.spec._validation import parse_duration
 
         raw: dict[str, Any] = {}
         home = getattr(workspace, "home", None)
-        if home is not None and (home / _SETTINGS_FILE).is_file():
-            from workbench.spec._yaml import read_yaml
+        if home is not None:
+            from workbench.settings import load_settings, settings_file
 
-            doc = read_yaml(home / _SETTINGS_FILE) or {}
-            section = doc.get("kubernetes") if isinstance(doc, dict) else None
+            section = load_settings(home).get("kubernetes")
             if section is not None and not isinstance(section, dict):
                 raise SpecError("expected a mapping of Kubernetes settings", path="kubernetes",
-                                source=str(home / _SETTINGS_FILE))  # fmt: skip
+                                source=str(settings_file(home)))  # fmt: skip
             raw.update(section or {})
         for name, var in cls._ENV.items():
             if var in os.environ:
