@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check
 
-.PHONY: install install-dev run test test-fast lint bench clean
+.PHONY: install install-dev run ui test test-fast lint bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ install-dev: $(VENV)/.installed-dev
 
 run: install
 	$(VENV)/bin/workbench run examples/quickstart.yaml
+	@echo "Open the dashboard with: make ui   (or: $(VENV)/bin/workbench ui, then http://127.0.0.1:8501)"
+
+ui: install
+	$(VENV)/bin/workbench ui
 
 test: install-dev
 	$(PY) -m pytest -q -p no:cacheprovider

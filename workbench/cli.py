@@ -645,6 +645,7 @@ def main() -> None:
     app()
 
 
+__import__("workbench._cli_ui", fromlist=["register"]).register(app)  # `workbench ui` (the dashboard)
 
 if __name__ == "__main__":
     main()

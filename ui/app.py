@@ -1,0 +1,49 @@
+"""The Workbench dashboard: ``workbench ui`` (or ``streamlit run ui/app.py -- --home DIR [--allow-launch]``).
+
+Reads the workspace named by ``WORKBENCH_HOME`` (set by ``workbench ui --home``) or by the
+``--home`` argument after ``--``; read-only unless launching is allowed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # pages import ui.* and workbench.* from a source checkout
+    sys.path.insert(0, str(ROOT))
+
+
+def _args() -> None:
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--home")
+    parser.add_argument("--allow-launch", action="store_true")
+    known, _ = parser.parse_known_args(sys.argv[1:])
+    if known.home:
+        os.environ["WORKBENCH_HOME"] = str(Path(known.home).resolve())
+    if known.allow_launch:
+        os.environ["WORKBENCH_UI_ALLOW_LAUNCH"] = "1"
+
+
+_args()
+
+import optuna  # noqa: E402
+import streamlit as st  # noqa: E402
+
+from ui import data, nav  # noqa: E402
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+st.set_page_config(page_title="Workbench", layout="wide")
+navigation = st.navigation(nav.build(allow_launch=data.allow_launch()))
+with st.sidebar:
+    st.caption(f"workspace `{data.home()}`")
+    if data.allow_launch():
+        st.caption(":orange[launch mode]: experiments can be started and stopped")
+    else:
+        st.caption("read-only")
+try:
+    navigation.run()
+finally:
+    data.warm_up()  # after the first page is served: the warm-up's imports would otherwise slow it down

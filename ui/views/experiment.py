@@ -1,0 +1,195 @@
+"""Experiment: header (state, budget, best trial, goal), plots, the trial table, the spec."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+import yaml
+
+from ui import data, figures, nav, widgets
+from workbench import readmodel as rm
+
+name = widgets.pick_experiment("experiment")
+if name is None:
+    st.stop()
+seen = data.stamp()
+exp = data.experiment(name)
+s = exp.summary
+
+# ------------------------------------------------------------------ header
+st.title(name)
+objective_text = ", ".join(f"{d} **{o}**" for o, d in zip(exp.objectives, exp.directions, strict=False))
+st.markdown(
+    f"{widgets.badge(s['state'])} &nbsp; {objective_text} &nbsp; algorithm **{s['algorithm']}**"
+    + (f" &nbsp; · {s['message']}" if s["message"] else "")
+)
+c = st.columns(7)
+budget = s["max_trials"]
+c[0].metric("Trials finished", f"{s['finished']:,}", help=f"of a budget of {budget:,}" if budget else "no budget")
+if budget:
+    c[0].progress(min(1.0, s["finished"] / budget), text=f"{s['finished'] / budget:.0%} of {budget:,}")
+if exp.multi:
+    c[1].metric("Pareto front", f"{s['front']:,}", help="trials on the Pareto front")
+else:
+    c[1].metric(
+        "Best value",
+        widgets.value(s["best_value"]),
+        help=f"trial {s['best_trial']}" if s["best_trial"] is not None else None,
+    )
+    if s["best_trial"] is not None:
+        with c[1]:
+            nav.link("trial", f"best: trial {s['best_trial']}", experiment=name, trial=s["best_trial"])
+c[2].metric("Goal", widgets.value(s["goal"]) if s["goal"] is not None else "-")
+c[3].metric("Running", f"{s['running']:,}")
+c[4].metric("Failed", f"{s['failed']:,}")
+c[5].metric("Pruned", f"{s['pruned']:,}")
+c[6].metric("Duration", widgets.duration(s["duration"]))
+if data.allow_launch() and s["state"] == "Running":
+    if st.button("Stop experiment", type="secondary", key="exp_stop"):
+        try:
+            st.session_state[f"stopped_{name}"] = ("ok", rm.stop(data.workspace(), name))
+        except Exception as err:  # noqa: BLE001 - shown to the user
+            st.session_state[f"stopped_{name}"] = ("error", f"could not stop {name}: {err}")
+if f"stopped_{name}" in st.session_state:  # kept across the reruns that follow the stop
+    kind, text = st.session_state[f"stopped_{name}"]
+    (st.success if kind == "ok" else st.error)(text)
+
+# ------------------------------------------------------------------ views
+views = ["History", "Parallel coordinates", "Importance", "Slice", "Contour", "Learning curves", "EDF", "Timeline"]
+if exp.multi:
+    views.insert(0, "Pareto front")
+views += ["Trials", "Spec"]
+wanted = nav.param("view")
+view = st.radio(
+    "View",
+    views,
+    index=views.index(wanted) if wanted in views else 0,
+    horizontal=True,
+    key="exp_view",
+    label_visibility="collapsed",
+)
+t = exp.trials
+objective = exp.objective_column()
+
+
+def _draw_all(key: str, what: str) -> int | None:
+    """A toggle to draw every trial when a chart would draw a sample (large studies); returns the limit to use."""
+    if len(t) <= min(figures.MAX_LINES, figures.MAX_POINTS):
+        return None
+    on = st.toggle(f"Draw all {len(t):,} trials' {what} (slower to draw)", value=False, key=key)
+    return len(t) + 1 if on else None
+
+
+if view == "History":
+    c1, c2 = st.columns(2)
+    other = c1.toggle("Show pruned and failed trials", value=True, key="hist_other")
+    log_y = c2.toggle("Log scale", value=False, key="hist_log")
+    fig = data.figure(name, "history", show_other=other, log_y=log_y)
+    event = st.plotly_chart(fig, key="hist_chart", on_select="rerun", selection_mode=("box", "lasso", "points"))
+    points = (event.selection.points if event is not None and hasattr(event, "selection") else []) or []
+    picked = sorted({int(p["x"]) for p in points if "x" in p})
+    if picked:
+        st.write(f"{len(picked)} trials selected in the chart")
+        st.dataframe(t[t["number"].isin(picked)], hide_index=True, key="hist_sel")
+        widgets.trial_actions(name, picked, "hist")
+    else:
+        st.caption("Drag a box (or lasso) over points to select trials.")
+elif view == "Parallel coordinates":
+    chosen = st.multiselect("Parameters, in the order shown", exp.params, default=exp.params[:12], key="pc_params")
+    ranges: dict[str, tuple[float, float]] = {}
+    with st.expander("Brush: select trials by ranges (drag on an axis in the chart to brush visually)"):
+        numeric = [p for p in chosen if pd.api.types.is_numeric_dtype(t[f"params.{p}"])] + [objective[8:]]
+        for p in numeric:
+            col = f"params.{p}" if f"params.{p}" in t.columns else f"metrics.{p}"
+            vals = t[col].dropna()
+            if vals.empty or vals.min() == vals.max():
+                continue
+            lo, hi = float(vals.min()), float(vals.max())
+            r = st.slider(p, lo, hi, (lo, hi), key=f"pc_rng_{p}", format="%.4g")
+            if r != (lo, hi):
+                ranges[col] = r
+    everything = _draw_all("pc_all", "lines")
+    st.plotly_chart(
+        data.figure(name, "parallel", params=chosen, ranges=ranges, max_lines=everything or figures.MAX_LINES),
+        key="pc_chart",
+    )
+    if ranges:
+        sel = t[t["state"] == "Succeeded"]
+        for col, (lo, hi) in ranges.items():
+            sel = sel[(sel[col] >= lo) & (sel[col] <= hi)]
+        st.write(f"{len(sel):,} trials in the brushed ranges")
+        picked = widgets.trial_table(sel, exp, "pc_tbl")
+        widgets.trial_actions(name, picked, "pc")
+elif view == "Importance":
+    method = st.radio(
+        "Method",
+        rm.IMPORTANCE_METHODS,
+        horizontal=True,
+        key="imp_method",
+        format_func=lambda m: {"ped-anova": "PED-ANOVA (fast)", "fanova": "fANOVA (sampled)"}[m],
+    )
+    st.plotly_chart(data.figure(name, "importance", method=method), key="imp_chart")
+elif view == "Slice":
+    chosen = st.multiselect("Parameters", exp.params, default=exp.params[:9], key="slice_params")
+    everything = _draw_all("slice_all", "points")
+    st.plotly_chart(
+        data.figure(name, "slice", params=chosen, max_points=everything or figures.MAX_POINTS), key="slice_chart"
+    )
+elif view == "Contour":
+    if len(exp.params) < 2:
+        st.info("A contour needs two parameters.")
+    else:
+        c1, c2 = st.columns(2)
+        x = c1.selectbox("x", exp.params, index=0, key="ct_x")
+        y = c2.selectbox("y", exp.params, index=1, key="ct_y")
+        st.plotly_chart(data.figure(name, "contour", x=x, y=y), key="ct_chart")
+elif view == "Learning curves":
+    present = [st_ for st_ in rm.TRIAL_STATES if st_ in set(exp.intermediate["state"].astype(str))]
+    states = st.multiselect("States", present, default=present, key="lc_states")
+    best = [s["best_trial"]] if s["best_trial"] is not None else []
+    everything = _draw_all("lc_all", "curves")
+    st.plotly_chart(
+        data.figure(name, "intermediate", states=states, highlight=best, max_lines=everything or figures.MAX_LINES),
+        key="lc_chart",
+    )
+elif view == "EDF":
+    st.plotly_chart(data.figure(name, "edf"), key="edf_chart")
+elif view == "Timeline":
+    everything = _draw_all("tl_all", "bars")
+    st.plotly_chart(data.figure(name, "timeline", max_points=everything or figures.MAX_POINTS), key="tl_chart")
+elif view == "Pareto front":
+    st.plotly_chart(data.figure(name, "pareto"), key="pareto_chart")
+    front = t[data.pareto(name)]
+    st.markdown(f"**{len(front)} trials on the Pareto front**")
+    picked = widgets.trial_table(front, exp, "pf_tbl")
+    widgets.trial_actions(name, picked, "pf")
+elif view == "Trials":
+    c1, c2 = st.columns([1, 2])
+    present = [x for x in rm.TRIAL_STATES if x in set(t["state"])]
+    states = c1.multiselect("State", present, key="tt_states", placeholder="all states")
+    expr = c2.text_input(
+        "Filter",
+        key="tt_expr",
+        placeholder='e.g. lr > 0.01 and state == "Succeeded"',
+        help="Parameters and metrics by name, number, state, duration_s; and/or/not, in [...].",
+    )
+    try:
+        view_trials = data.filtered_trials(name, tuple(states), expr)
+    except rm.ExpressionError as err:
+        st.error(f"filter: {err}")
+        view_trials = t.iloc[:0]
+    picked = widgets.trial_table(view_trials, exp, "tt")
+    widgets.trial_actions(name, picked, "tt")
+elif view == "Spec":
+    st.code(yaml.safe_dump(exp.spec, sort_keys=False), language="yaml")
+
+# Last, so that a rerun it triggers never pre-empts a widget's action in this run.
+if s["state"] == "Running":
+
+    @st.fragment(run_every=3.0)
+    def _follow() -> None:
+        """While the experiment runs, rerun the page when its store changes (new trials, states, values)."""
+        if data.stamp() != seen:
+            st.rerun()
+
+    _follow()

@@ -1,0 +1,111 @@
+"""The dashboard's read model: everything ``ui/`` shows, as DataFrames and plain values. Read-only.
+
+- :class:`ReadModel` (one per workspace and process): ``experiments()`` and
+  ``experiment(name)`` -> :class:`ExperimentData`, from an incremental reader of the
+  embedded Optuna journal (or Optuna's API for a database).
+- :class:`Stores`: read-only ML Metadata and MLflow handles; :func:`run_steps`,
+  :func:`pipeline_graph`, :func:`mlflow_run`, :func:`metric_history`, :func:`lineage`,
+  :func:`experiment_artifacts`, :func:`standalone_runs`, :func:`read_log`.
+- Artifacts: :func:`resolve_artifact` (the one gate to files: inside the artifact store
+  only), :func:`preview`, :func:`html_sandbox`, :func:`table_diff`, :func:`text_diff`.
+- :func:`filter_trials` (safe filter expressions), :func:`param_importance`.
+- :func:`store_stamp`: changes when any store changes (the dashboard's cache key).
+- Launch mode only: :func:`check_yaml`, :func:`launch`, :func:`stop`, :func:`starter_yaml`.
+
+This package imports no Streamlit; ``ui/data.py`` wraps it in Streamlit caches.
+"""
+
+from workbench.readmodel._artifacts import (
+    ArtifactAccessError,
+    Preview,
+    classify_json,
+    flatten,
+    html_sandbox,
+    json_text,
+    list_files,
+    preview,
+    resolve_artifact,
+    table_diff,
+    text_diff,
+)
+from workbench.readmodel._compare import experiment_record, side_by_side, trial_record
+from workbench.readmodel._expr import ExpressionError, filter_trials, mask
+from workbench.readmodel._importance import METHODS as IMPORTANCE_METHODS
+from workbench.readmodel._importance import param_importance
+from workbench.readmodel._journal import JournalReader, StudyRecord, TrialRecord, records_from_storage
+from workbench.readmodel._launch import Check, check_yaml, launch, starter_yaml, stop
+from workbench.readmodel._model import (
+    EXPERIMENT_STATES,
+    TRIAL_STATES,
+    ExperimentData,
+    ReadModel,
+    pareto_mask,
+    store_stamp,
+    trial_state_of,
+)
+from workbench.readmodel._runs import (
+    MLFLOW_UI_ENV,
+    MlflowRun,
+    Stores,
+    experiment_artifacts,
+    graph_of_pipeline,
+    lineage,
+    metric_history,
+    mlflow_run,
+    mlflow_ui_base,
+    pipeline_graph,
+    read_log,
+    run_steps,
+    standalone_runs,
+)
+
+__all__ = [
+    "MLFLOW_UI_ENV",
+    "EXPERIMENT_STATES",
+    "IMPORTANCE_METHODS",
+    "TRIAL_STATES",
+    "ArtifactAccessError",
+    "Check",
+    "ExperimentData",
+    "ExpressionError",
+    "JournalReader",
+    "MlflowRun",
+    "Preview",
+    "ReadModel",
+    "Stores",
+    "StudyRecord",
+    "TrialRecord",
+    "check_yaml",
+    "classify_json",
+    "experiment_artifacts",
+    "experiment_record",
+    "filter_trials",
+    "flatten",
+    "graph_of_pipeline",
+    "html_sandbox",
+    "json_text",
+    "launch",
+    "lineage",
+    "list_files",
+    "mask",
+    "metric_history",
+    "mlflow_run",
+    "mlflow_ui_base",
+    "param_importance",
+    "pareto_mask",
+    "pipeline_graph",
+    "preview",
+    "read_log",
+    "records_from_storage",
+    "resolve_artifact",
+    "run_steps",
+    "side_by_side",
+    "standalone_runs",
+    "starter_yaml",
+    "stop",
+    "store_stamp",
+    "table_diff",
+    "text_diff",
+    "trial_record",
+    "trial_state_of",
+]

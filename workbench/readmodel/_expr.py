@@ -1,0 +1,171 @@
+"""Trial filters such as ``lr > 0.01 and state == "Succeeded"``, evaluated on the trial table without ``eval``.
+
+Names are columns of the trial table: ``number``, ``state``, ``duration_s``, ``run_id``, ...,
+and parameters and metrics by their bare name (``lr``, ``accuracy``) or in full
+(``params.lr``, ``metrics.accuracy``; a bare name that is both a parameter and a metric is
+refused as ambiguous). Allowed: comparisons (``== != < <= > >=``, chained), ``in`` / ``not
+in`` with a list, ``and`` / ``or`` / ``not``, ``+ - * /`` and numbers, strings, ``True``,
+``False``, ``None``. Anything else is an :class:`ExpressionError` naming what is not allowed.
+
+Example:
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"number": [0, 1, 2], "state": ["Succeeded", "Failed", "Succeeded"],
+    ...                    "params.lr": [0.1, 0.001, 0.05]})
+    >>> filter_trials(df, 'lr > 0.01 and state == "Succeeded"')["number"].tolist()
+    [0, 2]
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+from typing import Any
+
+import pandas as pd
+
+from workbench.errors import WorkbenchError
+
+
+class ExpressionError(WorkbenchError):
+    """An expression that cannot be evaluated (the message says why)."""
+
+
+_CMP = {
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+}
+_ARITH = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
+_CONSTANTS = {"True": True, "False": False, "None": None, "true": True, "false": False, "null": None}
+MAX_EXPRESSION = 2000
+
+
+def _resolve(frame: pd.DataFrame, name: str) -> pd.Series:
+    if name in frame.columns:
+        return frame[name]
+    hits = [c for c in (f"params.{name}", f"metrics.{name}") if c in frame.columns]
+    if len(hits) == 1:
+        return frame[hits[0]]
+    if len(hits) > 1:
+        raise ExpressionError(f"{name!r} is both a parameter and a metric: write params.{name} or metrics.{name}")
+    names = sorted({c.split(".", 1)[-1] for c in frame.columns})
+    raise ExpressionError(f"unknown name {name!r}; known: {', '.join(names)}")
+
+
+def _dotted(node: ast.AST) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        base = _dotted(node.value)
+        return f"{base}.{node.attr}" if base else None
+    return None
+
+
+def _eval(node: ast.AST, frame: pd.DataFrame) -> Any:
+    if isinstance(node, ast.Expression):
+        return _eval(node.body, frame)
+    if isinstance(node, ast.Constant):
+        if isinstance(node.value, (int, float, str, bool)) or node.value is None:
+            return node.value
+        raise ExpressionError(f"constant {node.value!r} is not allowed")
+    if isinstance(node, ast.Name):
+        if node.id in _CONSTANTS:
+            return _CONSTANTS[node.id]
+        return _resolve(frame, node.id)
+    if isinstance(node, ast.Attribute):
+        dotted = _dotted(node)
+        if dotted is None:
+            raise ExpressionError("only column names may be written with a dot (params.lr, metrics.loss)")
+        return _resolve(frame, dotted)
+    if isinstance(node, (ast.List, ast.Tuple)):
+        return [_eval(e, frame) for e in node.elts]
+    if isinstance(node, ast.BoolOp):
+        values = [_as_bool(_eval(v, frame), frame) for v in node.values]
+        out = values[0]
+        for v in values[1:]:
+            out = (out & v) if isinstance(node.op, ast.And) else (out | v)
+        return out
+    if isinstance(node, ast.UnaryOp):
+        value = _eval(node.operand, frame)
+        if isinstance(node.op, ast.Not):
+            return ~_as_bool(value, frame)
+        if isinstance(node.op, ast.USub):
+            return -value
+        if isinstance(node.op, ast.UAdd):
+            return value
+    if isinstance(node, ast.BinOp) and type(node.op) in _ARITH:
+        return _ARITH[type(node.op)](_eval(node.left, frame), _eval(node.right, frame))
+    if isinstance(node, ast.Compare):
+        left = _eval(node.left, frame)
+        out = None
+        for op, comp in zip(node.ops, node.comparators, strict=True):
+            right = _eval(comp, frame)
+            if isinstance(op, (ast.In, ast.NotIn)):
+                if not isinstance(right, list):
+                    raise ExpressionError("'in' needs a list on its right: state in ['Failed', 'Pruned']")
+                if not isinstance(left, pd.Series):
+                    raise ExpressionError("'in' needs a column on its left")
+                res = left.isin(right)
+                res = ~res if isinstance(op, ast.NotIn) else res
+            elif type(op) in _CMP:
+                res = _compare(_CMP[type(op)], left, right)
+            else:
+                raise ExpressionError(f"operator {type(op).__name__} is not allowed")
+            out = res if out is None else (out & res)
+            left = right
+        return out
+    raise ExpressionError(f"{type(node).__name__} is not allowed in a filter")
+
+
+def _compare(op: Any, left: Any, right: Any) -> Any:
+    try:
+        return op(left, right)
+    except TypeError:
+        # Mixed types (a number compared with a string column): compare as text, NaN never matches.
+        if isinstance(left, pd.Series):
+            return left.map(lambda v: _safe(op, v, right)).astype(bool)
+        if isinstance(right, pd.Series):
+            return right.map(lambda v: _safe(op, left, v)).astype(bool)
+        raise ExpressionError(f"cannot compare {left!r} with {right!r}") from None
+
+
+def _safe(op: Any, a: Any, b: Any) -> bool:
+    try:
+        return bool(op(a, b))
+    except TypeError:
+        return False
+
+
+def _as_bool(value: Any, frame: pd.DataFrame) -> pd.Series:
+    if isinstance(value, pd.Series):
+        if pd.api.types.is_bool_dtype(value):
+            return value.fillna(False).astype(bool)
+        raise ExpressionError(f"the expression must compare columns, e.g. {value.name} > 0 (not {value.name} alone)")
+    if isinstance(value, bool):
+        return pd.Series(value, index=frame.index)
+    raise ExpressionError(f"the expression must compare columns, not use {value!r} as a condition")
+
+
+def mask(frame: pd.DataFrame, expression: str) -> pd.Series:
+    """The rows of ``frame`` for which ``expression`` holds (a boolean Series)."""
+    text = expression.strip()
+    if not text:
+        return pd.Series(True, index=frame.index)
+    if len(text) > MAX_EXPRESSION:
+        raise ExpressionError(f"the expression is longer than {MAX_EXPRESSION} characters")
+    try:
+        tree = ast.parse(text, mode="eval")
+    except SyntaxError as err:
+        raise ExpressionError(f"syntax error at column {err.offset}: {err.msg}") from None
+    result = _eval(tree, frame)
+    if not isinstance(result, pd.Series):
+        raise ExpressionError("the expression must compare columns, e.g. lr > 0.01")
+    return _as_bool(result, frame)
+
+
+def filter_trials(frame: pd.DataFrame, expression: str) -> pd.DataFrame:
+    """The rows of the trial table for which ``expression`` holds."""
+    return frame[mask(frame, expression)]

@@ -1,0 +1,430 @@
+"""The dashboard's read model: experiments and their trials as DataFrames, built once per store change.
+
+:class:`ReadModel` is one per workspace and process. It keeps a :class:`JournalReader` (the
+embedded store; only appended bytes are read on a refresh) or reads another Optuna storage
+through Optuna's API, and builds:
+
+- :meth:`ReadModel.experiments` — one row per experiment (what ``workbench ls`` shows);
+- :meth:`ReadModel.experiment` — an :class:`ExperimentData`: the trial table (the same
+  columns as :func:`workbench.query.trials_dataframe`), the objective's intermediate values
+  as a long table, the parameters' distributions, the spec document and the summary row.
+
+Every function here is read-only. :func:`store_stamp` says when any store last changed; the
+dashboard keys its caches on it, so nothing is read again while nothing changed.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from optuna.distributions import BaseDistribution
+
+from workbench.errors import WorkbenchError
+from workbench.query import TAIL_COLUMNS
+from workbench.readmodel._journal import COMPLETE, FAIL, PRUNED, WAITING, JournalReader, StudyRecord
+from workbench.readmodel._journal import records_from_storage as _records_from_storage
+from workbench.search import _storage as st
+from workbench.search._warmstart import ROW_KEY_ATTR
+from workbench.workspace import Workspace
+
+#: Seconds a stamp stays the same for stores that are not local files (servers).
+REMOTE_STAMP_SECONDS = 5.0
+#: Trial states, in the order the dashboard lists them.
+TRIAL_STATES = ["Succeeded", "Pruned", "Failed", "MetricsUnavailable", "Killed", "Running", "Pending"]
+EXPERIMENT_STATES = ["Created", "Running", "Succeeded", "Failed", "Stopped"]
+FINISHED_STATES = ("Succeeded", "Pruned", "Failed", "MetricsUnavailable")
+
+
+def _file_of(url: str) -> Path | None:
+    """The local file behind a store URL (``journal:///``, ``sqlite:///``), else ``None``."""
+    for prefix in ("journal://", "sqlite:///"):
+        if url.startswith(prefix):
+            path = url[len(prefix) :].split("?", 1)[0]
+            if prefix == "sqlite:///" and path.startswith("/"):
+                path = "/" + path.lstrip("/")
+            elif prefix == "sqlite:///":
+                path = os.path.abspath(path)
+            return Path(path) if path and path != ":memory:" else None
+    return None
+
+
+def store_stamp(workspace: Workspace, which: tuple[str, ...] = ("optuna", "mlflow", "mlmd")) -> tuple[Any, ...]:
+    """A value that changes whenever a store of the workspace changes (size and mtime of its files).
+
+    ``which`` picks the stores (``optuna``, ``mlflow``, ``mlmd``). Stores on a server have no
+    file to look at: their part changes every :data:`REMOTE_STAMP_SECONDS` seconds.
+    """
+    urls = {"optuna": workspace.optuna_url, "mlflow": workspace.mlflow_uri, "mlmd": workspace.mlmd_url}
+    parts: list[Any] = []
+    remote = False
+    for key in which:
+        path = _file_of(urls[key])
+        if path is None:
+            remote = True
+            continue
+        for p in (path, Path(str(path) + "-wal")):
+            try:
+                s = p.stat()
+                parts.append((s.st_size, s.st_mtime_ns))
+            except OSError:
+                parts.append(None)
+    if remote:
+        parts.append(int(time.time() // REMOTE_STAMP_SECONDS))
+    return tuple(parts)
+
+
+def trial_state_of(state: int, user_attrs: dict[str, Any]) -> str:
+    """The Workbench state of a trial (same rules as ``workbench.search.controller.trial_state``)."""
+    if state == COMPLETE:
+        return "Succeeded"
+    if state == PRUNED:
+        return "Pruned"
+    if state == FAIL:
+        stored = user_attrs.get(st.T_STATE)
+        return stored if stored in ("Failed", "MetricsUnavailable", "Killed") else "Failed"
+    if state == WAITING:
+        return "Pending"
+    return "Running"
+
+
+def objective_names(doc: dict[str, Any]) -> list[str]:
+    objective = (doc.get("spec") or {}).get("objective") or {}
+    return [o["metricName"] for o in objective.get("objectives") or []] or [
+        objective.get("objectiveMetricName") or "value"
+    ]
+
+
+def pareto_mask(values: np.ndarray, directions: list[str]) -> np.ndarray:
+    """Which rows of ``values`` (n x k) are on the Pareto front (nobody is at least as good everywhere and better
+    somewhere). Rows with NaN are never on it.
+
+    Example:
+        >>> pareto_mask(np.array([[1, 1], [2, 0], [2, 2]]), ["minimize", "minimize"]).tolist()
+        [True, True, False]
+    """
+    n = len(values)
+    out = np.zeros(n, dtype=bool)
+    if n == 0:
+        return out
+    signed = np.array(values, dtype=float) * np.array([1.0 if d == "minimize" else -1.0 for d in directions])
+    ok = ~np.isnan(signed).any(axis=1)
+    idx = np.flatnonzero(ok)
+    pts = signed[idx]
+    # Sort lexicographically; a point can only be dominated by points before it.
+    order = np.lexsort(pts.T[::-1])
+    pts, idx = pts[order], idx[order]
+    front: list[int] = []
+    front_pts = np.empty((0, pts.shape[1]))
+    for i in range(len(pts)):
+        p = pts[i]
+        if len(front_pts):
+            dominated = np.all(front_pts <= p, axis=1) & np.any(front_pts < p, axis=1)
+            if dominated.any():
+                continue
+        front.append(i)
+        front_pts = np.vstack([front_pts, p])
+    out[idx[front]] = True
+    return out
+
+
+@dataclass
+class ExperimentData:
+    """Everything the Experiment page shows, built once per store change."""
+
+    name: str
+    summary: dict[str, Any]
+    #: The trial table: the columns of :func:`workbench.query.trials_dataframe`.
+    trials: pd.DataFrame
+    #: Intermediate values of the (first) objective: ``number``, ``step``, ``value``, ``state``.
+    intermediate: pd.DataFrame
+    directions: list[str]
+    objectives: list[str]
+    #: Parameter names, in the spec's order.
+    params: list[str]
+    #: Every metric column name (without ``metrics.``), objectives first.
+    metrics: list[str]
+    distributions: dict[str, BaseDistribution] = field(default_factory=dict)
+    spec: dict[str, Any] = field(default_factory=dict)
+    stamp: Any = None
+
+    @property
+    def multi(self) -> bool:
+        return len(self.directions) > 1
+
+    def objective_column(self, i: int = 0) -> str:
+        return f"metrics.{self.objectives[i]}"
+
+    def log_scale(self, param: str) -> bool:
+        dist = self.distributions.get(param)
+        return bool(getattr(dist, "log", False))
+
+
+def _spec_params(doc: dict[str, Any]) -> list[str]:
+    return [str(p.get("name")) for p in (doc.get("spec") or {}).get("parameters") or [] if isinstance(p, dict)]
+
+
+def _metric_names(doc: dict[str, Any]) -> list[str]:
+    names = objective_names(doc)
+    objective = (doc.get("spec") or {}).get("objective") or {}
+    return names + [m for m in objective.get("additionalMetricNames") or [] if m not in names]
+
+
+def trials_frame(study: StudyRecord) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The trial table (same columns and values as ``query.trials_dataframe``) and the intermediate values."""
+    doc = study.user_attrs.get(st.ATTR_SPEC) or {}
+    names = objective_names(doc)
+    trials = study.trials
+    n = len(trials)
+    numbers = np.fromiter((t.number for t in trials), dtype=np.int64, count=n)
+    states = [trial_state_of(t.state, t.user_attrs) for t in trials]
+    imported = np.fromiter((ROW_KEY_ATTR in t.user_attrs for t in trials), dtype=bool, count=n)
+    param_cols: dict[str, list[Any]] = {}
+    metric_cols: dict[str, list[Any]] = {}
+    for i, t in enumerate(trials):
+        for key, value in t.params.items():
+            col = param_cols.get(key)
+            if col is None:
+                col = param_cols[key] = [None] * n
+            col[i] = value
+        metrics = t.user_attrs.get(st.T_METRICS) or {}
+        values = t.values
+        if values is not None:
+            metrics = dict(metrics)
+            for j, name in enumerate(names):
+                if j < len(values):
+                    metrics.setdefault(name, values[j])
+        for key, value in metrics.items():
+            col = metric_cols.get(key)
+            if col is None:
+                col = metric_cols[key] = [None] * n
+            col[i] = value
+
+    def when(attr: str, fallback: str) -> np.ndarray:
+        out = np.full(n, np.nan)
+        for i, t in enumerate(trials):
+            v = t.user_attrs.get(attr) or getattr(t, fallback)
+            if v:
+                out[i] = float(v)
+        return out
+
+    started, ended = when(st.T_STARTED, "datetime_start"), when(st.T_FINISHED, "datetime_complete")
+    started[imported] = np.nan
+    ended[imported] = np.nan
+    data: dict[str, Any] = {"number": numbers, "state": states}
+    order = [f"{p}" for p in _spec_params(doc)]
+    order += sorted(k for k in param_cols if k not in order)
+    for p in order:
+        values = param_cols.get(p)
+        data[f"params.{p}"] = _column(values, n)
+    metric_order = _metric_names(doc)
+    metric_order += sorted(k for k in metric_cols if k not in metric_order)
+    for m in metric_order:
+        data[f"metrics.{m}"] = _column(metric_cols.get(m), n)
+    data["started"] = pd.to_datetime(started, unit="s")
+    data["finished"] = pd.to_datetime(ended, unit="s")
+    data["duration_s"] = ended - started
+    data["intermediate_steps"] = np.fromiter((len(t.intermediate) for t in trials), dtype=np.int64, count=n)
+    data["run_id"] = [str(t.user_attrs.get(st.T_RUN_ID, "")) for t in trials]
+    data["message"] = [str(t.user_attrs.get(st.T_MESSAGE, "")) for t in trials]
+    data["imported"] = imported
+    frame = pd.DataFrame(data)
+    frame = frame[
+        ["number", "state", *[c for c in frame.columns if c.startswith(("params.", "metrics."))], *TAIL_COLUMNS]
+    ]
+    frame = frame.sort_values("number", kind="stable").reset_index(drop=True)
+
+    sizes = [len(t.intermediate) for t in trials]
+    total = sum(sizes)
+    steps = np.empty(total, dtype=np.int64)
+    vals = np.empty(total, dtype=float)
+    owner = np.repeat(numbers, sizes)
+    pos = 0
+    for t in trials:
+        k = len(t.intermediate)
+        if k:
+            items = sorted(t.intermediate.items())
+            steps[pos : pos + k] = [s for s, _ in items]
+            vals[pos : pos + k] = [v if v is not None else np.nan for _, v in items]
+            pos += k
+    state_of = dict(zip(numbers.tolist(), states, strict=True))
+    inter = pd.DataFrame({"number": owner, "step": steps, "value": vals})
+    inter["state"] = pd.Categorical([state_of[x] for x in owner.tolist()], categories=TRIAL_STATES)
+    return frame, inter
+
+
+def _column(values: list[Any] | None, n: int) -> Any:
+    """A column from a list with ``None`` for missing values: floats become NaN; other values stay objects."""
+    if values is None:
+        return np.full(n, np.nan)
+    present = [v for v in values if v is not None]
+    if present and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in present):
+        if all(isinstance(v, int) for v in present) and len(present) == n:
+            return np.array(values, dtype=np.int64)
+        return np.array([np.nan if v is None else v for v in values], dtype=float)
+    return np.array(values, dtype=object)
+
+
+def summary_row(study: StudyRecord, workspace: Workspace, frame: pd.DataFrame | None = None) -> dict[str, Any]:
+    """The experiment's line of ``workbench ls`` (the fields of ``query.ExperimentRow``), as a dict."""
+    attrs = study.user_attrs
+    doc = attrs.get(st.ATTR_SPEC) or {}
+    spec = doc.get("spec") or {}
+    counts: dict[str, int] = {}
+    imported = 0
+    best_value: float | None = None
+    best_trial: int | None = None
+    complete = []
+    for t in study.trials:
+        if t.state == COMPLETE and t.values is not None:
+            complete.append(t)
+        if ROW_KEY_ATTR in t.user_attrs:
+            imported += 1
+            continue
+        s = trial_state_of(t.state, t.user_attrs)
+        counts[s] = counts.get(s, 0) + 1
+    directions = list(study.directions)
+    front = 0
+    if complete and len(directions) == 1:
+        sign = -1.0 if directions[0] == "maximize" else 1.0
+        best = None
+        for t in complete:
+            v = t.values[0] if t.values else None
+            if v is None or (isinstance(v, float) and math.isnan(v)):
+                continue
+            if best is None or sign * v < sign * best.values[0]:
+                best = t
+        if best is not None:
+            best_value, best_trial = float(best.values[0]), best.number
+    elif complete:
+        values = np.array([t.values for t in complete], dtype=float)
+        front = int(pareto_mask(values, directions).sum())
+    state = str(attrs.get(st.ATTR_STATE, "Created"))
+    if state == "Running" and not st.ExperimentLock(workspace.locks, study.name).is_held_elsewhere():
+        if workspace.optuna_url.startswith("journal://"):
+            state = "Stopped"  # no live controller holds it: it crashed or was killed
+    started = attrs.get(st.ATTR_STARTED)
+    ended = attrs.get(st.ATTR_FINISHED) if state != "Running" else None
+    return {
+        "name": study.name,
+        "namespace": str(attrs.get(st.ATTR_NAMESPACE, "default")),
+        "state": state,
+        "algorithm": str((spec.get("algorithm") or {}).get("algorithmName", "")),
+        "finished": sum(counts.get(s, 0) for s in FINISHED_STATES),
+        "max_trials": spec.get("maxTrialCount"),
+        "failed": counts.get("Failed", 0) + counts.get("MetricsUnavailable", 0),
+        "pruned": counts.get("Pruned", 0),
+        "running": counts.get("Running", 0),
+        "killed": counts.get("Killed", 0),
+        "trials": len(study.trials),
+        "best_value": best_value,
+        "best_trial": best_trial,
+        "directions": directions,
+        "objective": objective_names(doc),
+        "goal": (spec.get("objective") or {}).get("goal"),
+        "started": started,
+        "ended": ended,
+        "duration": ((ended or time.time()) - started) if started else None,
+        "message": str(attrs.get(st.ATTR_MESSAGE, "")),
+        "front": front,
+        "imported": imported,
+        "parallel": spec.get("parallelTrialCount"),
+    }
+
+
+class ReadModel:
+    """The read model of one workspace (one per process; thread-safe).
+
+    Example:
+        >>> import tempfile
+        >>> ReadModel(Workspace.at(tempfile.mkdtemp())).experiments().empty
+        True
+    """
+
+    def __init__(self, workspace: Workspace) -> None:
+        self.workspace = workspace
+        self._lock = threading.Lock()
+        url = workspace.optuna_url
+        self._reader = JournalReader(url[len("journal://") :]) if url.startswith("journal://") else None
+        self._storage: Any = None
+
+    def stamp(self) -> tuple[Any, ...]:
+        return store_stamp(self.workspace)
+
+    def studies(self) -> dict[str, StudyRecord]:
+        """Every study, read from the store now (only what changed, for the embedded journal)."""
+        if self._reader is not None:
+            return self._reader.refresh()
+        with self._lock:
+            if self._storage is None:
+                self._storage = st.open_storage(self.workspace.optuna_url)
+            return _records_from_storage(self._storage)
+
+    def study(self, name: str) -> StudyRecord:
+        found = self.studies().get(name)
+        if found is None:
+            known = ", ".join(sorted(self.studies())) or "none"
+            raise WorkbenchError(f"no experiment named {name!r} in {self.workspace.home} (experiments: {known})")
+        return found
+
+    def experiments(self) -> pd.DataFrame:
+        """One row per experiment, newest first: the fields of ``workbench ls`` and ``trials``, ``killed``, ``goal``."""
+        rows = [summary_row(s, self.workspace) for s in self.studies().values()]
+        frame = pd.DataFrame(rows, columns=_SUMMARY_COLUMNS)
+        if len(frame):
+            frame = frame.sort_values("started", ascending=False, na_position="last", kind="stable")
+        return frame.reset_index(drop=True)
+
+    def experiment(self, name: str) -> ExperimentData:
+        study = self.study(name)
+        trials, inter = trials_frame(study)
+        doc = study.user_attrs.get(st.ATTR_SPEC) or {}
+        params = [c[len("params.") :] for c in trials.columns if c.startswith("params.")]
+        metrics = [c[len("metrics.") :] for c in trials.columns if c.startswith("metrics.")]
+        return ExperimentData(
+            name=name,
+            summary=summary_row(study, self.workspace),
+            trials=trials,
+            intermediate=inter,
+            directions=list(study.directions),
+            objectives=objective_names(doc),
+            params=params,
+            metrics=metrics,
+            distributions=dict(study.distributions),
+            spec=doc,
+            stamp=self.stamp(),
+        )
+
+
+_SUMMARY_COLUMNS = [
+    "name",
+    "namespace",
+    "state",
+    "algorithm",
+    "finished",
+    "max_trials",
+    "failed",
+    "pruned",
+    "running",
+    "killed",
+    "trials",
+    "best_value",
+    "best_trial",
+    "directions",
+    "objective",
+    "goal",
+    "started",
+    "ended",
+    "duration",
+    "message",
+    "front",
+    "imported",
+    "parallel",
+]
