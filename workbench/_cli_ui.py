@@ -6,7 +6,6 @@ Registered on the CLI by :func:`register` (one line at the end of ``workbench/cl
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -72,8 +71,8 @@ def register(app: typer.Typer) -> None:
             f"Workbench dashboard for {workspace}: http://{host}:{port}"
             + ("  (launch mode)" if allow_launch else "  (read-only)")
         )
-        try:
-            code = subprocess.call(command(home, host, port, allow_launch), env=env)
-        except KeyboardInterrupt:
-            code = 130
-        raise typer.Exit(code)
+        cmd = command(home, host, port, allow_launch)
+        sys.stdout.flush()  # exec discards what is still buffered
+        # Become the Streamlit server (exec): stopping `workbench ui` (Ctrl-C, SIGTERM) stops the server, with no
+        # child process left behind.
+        os.execve(cmd[0], cmd, env)

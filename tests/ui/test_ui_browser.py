@@ -9,6 +9,7 @@ under ``tests/_output/`` for review. Skipped only when ``/usr/bin/chromium`` is 
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -82,11 +83,15 @@ def server(ui_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
                 time.sleep(0.3)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        for sig in (signal.SIGTERM, signal.SIGKILL):  # its own session: the server and anything it started
+            try:
+                os.killpg(proc.pid, sig)
+                proc.wait(15)
+                break
+            except ProcessLookupError:
+                break
+            except subprocess.TimeoutExpired:
+                continue
 
 
 @pytest.fixture(scope="module")

@@ -28,11 +28,11 @@ def test_streamlit_command_line() -> None:
 def test_ui_passes_the_workspace_and_launch_mode_in_the_environment(monkeypatch, tmp_path) -> None:  # noqa: ANN001
     seen = {}
 
-    def fake_call(cmd, env):  # noqa: ANN001, ANN202
+    def fake_exec(path, cmd, env):  # noqa: ANN001, ANN202
         seen["cmd"], seen["env"] = cmd, env
-        return 0
+        assert path == cmd[0]
 
-    monkeypatch.setattr(_cli_ui.subprocess, "call", fake_call)
+    monkeypatch.setattr(_cli_ui.os, "execve", fake_exec)
     monkeypatch.setenv("WORKBENCH_UI_ALLOW_LAUNCH", "1")  # never inherited: launch mode is explicit
     result = CliRunner().invoke(app, ["ui", "--home", str(tmp_path), "--port", "9999"])
     assert result.exit_code == 0, result.output

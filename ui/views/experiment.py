@@ -33,8 +33,8 @@ if exp.multi:
 else:
     c[1].metric(
         "Best value",
-        widgets.value(s["best_value"]),
-        help=f"trial {s['best_trial']}" if s["best_trial"] is not None else None,
+        f"{s['best_value']:.4g}" if s["best_value"] is not None else "-",
+        help=f"{widgets.value(s['best_value'])} (trial {s['best_trial']})" if s["best_trial"] is not None else None,
     )
     if s["best_trial"] is not None:
         with c[1]:
