@@ -88,6 +88,20 @@ class RunResult:
         return [s for s in self.steps.values() if s.state == "Failed"]
 
 
+@dataclass
+class _StepJob:
+    """Everything a step's thread works with (one per step of a run)."""
+
+    pipeline: Pipeline
+    step: Step
+    params: dict[str, Any]
+    outputs: OutputRef
+    result: StepResult
+    ctx: RunContext
+    collector: MetricsCollector
+    cancel: threading.Event
+
+
 class _Log:
     """A capped, line-buffered log file."""
 
@@ -185,7 +199,7 @@ class PipelineRunner:
                 result.state = "Running"
                 threading.Thread(
                     target=self._execute,
-                    args=(pipeline, step, params, outputs, results[name], ctx, collector, cancel, done),
+                    args=(_StepJob(pipeline, step, params, outputs, results[name], ctx, collector, cancel), done),
                     name=f"step-{ctx.run_id[:8]}-{name}",
                     daemon=True,
                 ).start()
@@ -298,20 +312,10 @@ class PipelineRunner:
             env["WORKBENCH_TRIAL"] = str(ctx.trial_number)
         return env
 
-    def _execute(
-        self,
-        pipeline: Pipeline,
-        step: Step,
-        params: dict[str, Any],
-        outputs: OutputRef,
-        result: StepResult,
-        ctx: RunContext,
-        collector: MetricsCollector,
-        cancel: threading.Event,
-        done: queue.Queue[str],
-    ) -> None:
+    def _execute(self, job: _StepJob, done: queue.Queue[str]) -> None:
+        step, outputs, result = job.step, job.outputs, job.result
         try:
-            self._attempts(pipeline, step, params, outputs, result, ctx, collector, cancel)
+            self._attempts(job)
         except Exception as err:  # never let a step thread die silently
             log.exception("step %s failed inside the engine", step.name)
             result.state, result.message = "Failed", f"internal error: {type(err).__name__}: {err}"
@@ -324,17 +328,8 @@ class PipelineRunner:
                 )
             done.put(step.name)
 
-    def _attempts(
-        self,
-        pipeline: Pipeline,
-        step: Step,
-        params: dict[str, Any],
-        outputs: OutputRef,
-        result: StepResult,
-        ctx: RunContext,
-        collector: MetricsCollector,
-        cancel: threading.Event,
-    ) -> None:
+    def _attempts(self, job: _StepJob) -> None:
+        step, result, ctx, cancel = job.step, job.result, job.ctx, job.cancel
         run_dir = self.workspace.runs / ctx.run_id
         step_dir = run_dir / step.name
         out_dir = self.workspace.artifacts / ctx.experiment / ctx.run_id / step.name
@@ -342,7 +337,7 @@ class PipelineRunner:
         policy = step.retry
         for attempt in range(1, policy.limit + 2):
             result.attempts = attempt
-            self._attempt(pipeline, step, params, outputs, result, ctx, collector, cancel, step_dir, out_dir, attempt)
+            self._attempt(job, step_dir, out_dir, attempt)
             if result.state != "Failed" or cancel.is_set() or attempt > policy.limit or result.exit_code is None:
                 return
             delay = min(policy.backoff * policy.factor ** (attempt - 1), policy.max_backoff)
@@ -351,20 +346,9 @@ class PipelineRunner:
                 result.state, result.message = "Cancelled", "cancelled during retry backoff"
                 return
 
-    def _attempt(
-        self,
-        pipeline: Pipeline,
-        step: Step,
-        params: dict[str, Any],
-        outputs: OutputRef,
-        result: StepResult,
-        ctx: RunContext,
-        collector: MetricsCollector,
-        cancel: threading.Event,
-        step_dir: Path,
-        out_dir: Path,
-        attempt: int,
-    ) -> None:
+    def _attempt(self, job: _StepJob, step_dir: Path, out_dir: Path, attempt: int) -> None:
+        pipeline, step, params, outputs = job.pipeline, job.step, job.params, job.outputs
+        result, ctx, collector, cancel = job.result, job.ctx, job.collector, job.cancel
         comp = step.component
         result.exit_code = None
         result.started = time.time()
