@@ -7,12 +7,13 @@
     mlflow = "http://mlflow:5000"
     mlmd = "mysql://wb:secret@db:3306/mlmd"
     artifacts = "/mnt/artifacts"
+    heartbeat_timeout = 30                         # shared stores: seconds before a silent controller is dead
 
     [kubernetes]                                   # see workbench.backends.kubernetes.KubernetesSettings
     namespace = "ml"
 
 Environment variables (``WORKBENCH_OPTUNA_URL``, ``WORKBENCH_MLFLOW_URI``,
-``WORKBENCH_MLMD_URL``, ``WORKBENCH_ARTIFACTS``, ``WORKBENCH_BACKEND``,
+``WORKBENCH_MLMD_URL``, ``WORKBENCH_ARTIFACTS``, ``WORKBENCH_HEARTBEAT_TIMEOUT``, ``WORKBENCH_BACKEND``,
 ``WORKBENCH_K8S_*``) win over the file.
 
 Example:
@@ -67,3 +68,19 @@ def load_settings(home: Path | str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise SpecError("expected a mapping of settings", source=str(path))
     return data
+
+
+def seconds_setting(value: str, key: str, source: str) -> float:
+    """A positive number of seconds from a setting; anything else is a ``SpecError`` naming the key and its source.
+
+    Example:
+        >>> seconds_setting("12.5", "heartbeat_timeout", "workbench.toml")
+        12.5
+    """
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = float("nan")
+    if not 0 < seconds < float("inf"):
+        raise SpecError(f"expected a positive number of seconds, got {value!r}", path=key, source=source)
+    return seconds

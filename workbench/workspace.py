@@ -20,7 +20,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from workbench.settings import load_settings
+from workbench.settings import load_settings, seconds_setting, settings_file
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,10 @@ class Workspace:
     mlflow_uri: str
     mlmd_url: str
     artifacts: Path
+    #: Standalone runs, schedules and their occurrences (``workbench.runs``): SQLite file or PostgreSQL URL.
+    runs_url: str = ""
+    #: Shared stores: a controller whose heartbeat is older than this (seconds) is dead; its trials run again.
+    heartbeat_timeout: float = 30.0
 
     @classmethod
     def at(cls, home: str | Path) -> Workspace:
@@ -48,12 +52,21 @@ class Workspace:
         def pick(key: str, env: str, default: str) -> str:
             return os.environ.get(env) or settings.get(key) or default
 
+        env_heartbeat = os.environ.get("WORKBENCH_HEARTBEAT_TIMEOUT")
+        heartbeat_source = "WORKBENCH_HEARTBEAT_TIMEOUT" if env_heartbeat else str(settings_file(h))
         return cls(
             home=h,
             optuna_url=pick("optuna", "WORKBENCH_OPTUNA_URL", f"journal:///{h / 'optuna.journal'}"),
             mlflow_uri=pick("mlflow", "WORKBENCH_MLFLOW_URI", f"sqlite:///{h / 'mlflow.db'}"),
             mlmd_url=pick("mlmd", "WORKBENCH_MLMD_URL", f"sqlite:///{h / 'mlmd.sqlite'}"),
-            artifacts=Path(pick("artifacts", "WORKBENCH_ARTIFACTS", str(h / "artifacts"))).resolve(),
+            # An object-store URI (s3://...) is for the step pods (KubernetesSettings); the controller keeps
+            # its local copy of the artifacts in the home.
+            artifacts=Path(a if "://" not in (a := pick("artifacts", "WORKBENCH_ARTIFACTS", str(h / "artifacts")))
+                           else h / "artifacts").resolve(),
+            runs_url=pick("runs", "WORKBENCH_RUNS_URL", f"sqlite:///{h / 'runs.db'}"),
+            heartbeat_timeout=seconds_setting(
+                pick("heartbeat_timeout", "WORKBENCH_HEARTBEAT_TIMEOUT", "30"), "heartbeat_timeout", heartbeat_source
+            ),
         )
 
     @classmethod

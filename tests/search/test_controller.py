@@ -853,3 +853,134 @@ def test_resume_after_the_controller_is_killed(
         assert (run.data.tags["workbench.trial"], run.data.tags["workbench.state"]) == (str(t.number), trial_state(t))
         assert run.info.status == {"Succeeded": "FINISHED", "Killed": "KILLED"}[trial_state(t)]
     assert all(r.info.status != "RUNNING" for r in runs), [(r.info.run_name, r.info.status) for r in runs]
+
+
+# --------------------------------------------------------------- 6. shared stores: claims and heartbeats
+
+
+def test_shared_store_reruns_a_dead_controllers_trial_and_leaves_a_live_ones_alone(ws: Workspace) -> None:
+    """A database study (SQLite here; PostgreSQL/MariaDB in tests/stores): a starting controller re-runs the
+    trial of a controller whose heartbeat is stale, counts the trial of a live one toward the budget without
+    touching it, and waits for it before it ends the experiment.
+    """
+    import dataclasses
+
+    shared = dataclasses.replace(ws, optuna_url=f"sqlite:///{ws.home / 'optuna.db'}", heartbeat_timeout=2.0)
+    first = Controller(spec_of(quadratic_doc("shared", maxTrialCount=2)), shared).run()
+    assert first.state == "Succeeded"
+    study = load(shared, "shared")
+    dists = Controller(spec_of(quadratic_doc("shared")), shared).distributions
+
+    def foreign_trial(owner: str) -> optuna.Trial:
+        trial = study.ask(dists)
+        trial.set_user_attr(st.T_CONTROLLER, owner)
+        trial.set_user_attr(st.T_RUN_ID, f"{owner}-run")
+        return trial
+
+    dead, live = foreign_trial("dead"), foreign_trial("live")
+    study.set_user_attr(st.ATTR_CONTROLLER_PREFIX + "dead", {"heartbeat": time.time() - 100, "timeout": 2.0})
+    beating = threading.Event()
+
+    def live_heartbeat() -> None:
+        while not beating.is_set():
+            study.set_user_attr(st.ATTR_CONTROLLER_PREFIX + "live", {"heartbeat": time.time(), "timeout": 2.0})
+            beating.wait(0.3)
+
+    beat = threading.Thread(target=live_heartbeat)
+    beat.start()
+    result: dict[str, Any] = {}
+    resumed = Controller(spec_of(quadratic_doc("shared", maxTrialCount=4)), shared)
+    runner = threading.Thread(target=lambda: result.update(summary=resumed.run()))
+    try:
+        runner.start()
+
+        def rerun_done() -> bool:
+            trials = load(shared, "shared").get_trials()
+            again = [t for t in trials if t.user_attrs.get(st.T_REQUEUED_FROM) == dead.number]
+            return bool(again) and trial_state(again[0]) == "Succeeded"
+
+        wait_for(rerun_done, 60, "the dead controller's trial to run again")
+        time.sleep(1.5)  # several of the controller's checks: the live controller's trial must stay untouched
+        now = {t.number: t for t in load(shared, "shared").get_trials()}
+        assert trial_state(now[dead.number]) == "Killed"
+        assert now[dead.number].user_attrs[st.T_MESSAGE] == "the controller stopped while it ran"
+        assert trial_state(now[live.number]) == "Running"
+        assert runner.is_alive(), "the controller ended while another controller's trial still ran"
+        study.tell(live, 1.0)  # the live controller finishes its trial: the budget is used
+        runner.join(60)
+        assert not runner.is_alive()
+    finally:
+        beating.set()
+        beat.join()
+        runner.join(60)
+    assert result["summary"].state == "Succeeded"
+    final = load(shared, "shared")
+    assert sorted(states(final)) == ["Killed"] + ["Succeeded"] * 4
+    again = [t for t in final.get_trials() if t.user_attrs.get(st.T_REQUEUED_FROM) == dead.number]
+    assert len(again) == 1 and again[0].params == dead.params
+    # It asked nothing else: the live trial counted toward the budget of 4.
+    assert len(final.get_trials()) == 5
+    ids = {t.user_attrs[st.T_CONTROLLER] for t in final.get_trials()}
+    assert {"dead", "live"} < ids and len(ids) == 4  # two earlier controllers' runs, plus this one
+
+
+def test_shared_store_lets_two_controllers_share_one_workspace(ws: Workspace) -> None:
+    """On a database store the local experiment lock is shared: a second controller joins instead of failing."""
+    lock_a = st.ExperimentLock(ws.locks, "joint", shared=True)
+    lock_b = st.ExperimentLock(ws.locks, "joint", shared=True)
+    lock_a.acquire()
+    try:
+        lock_b.acquire()
+        lock_b.release()
+        assert st.ExperimentLock(ws.locks, "joint").is_held_elsewhere()  # `workbench stop` sees a live controller
+        with pytest.raises(WorkbenchError, match="already being run"):
+            st.ExperimentLock(ws.locks, "joint").acquire()  # an embedded-journal controller may not join
+    finally:
+        lock_a.release()
+
+
+def test_trial_runs_keep_their_specs_in_mlflow_with_secrets_masked(ws: Workspace) -> None:
+    from mlflow.tracking import MlflowClient
+
+    pipeline = {
+        "name": "login",
+        "parameters": [{"name": "x", "type": "Float"}, {"name": "dsn", "type": "String", "secret": True}],
+        "steps": [
+            {
+                "name": "main",
+                "component": {
+                    "name": "main",
+                    "inputs": [{"name": "x", "type": "Float"}, {"name": "dsn", "type": "String"}],
+                    "implementation": {
+                        "container": {
+                            "command": ["python3", "-c", "import sys; print('loss=' + sys.argv[1], sys.argv[2])"],
+                            "args": [{"inputValue": "x"}, {"inputValue": "dsn"}],
+                        }
+                    },
+                },
+                "arguments": {"x": "{{params.x}}", "dsn": "{{params.dsn}}"},
+            }
+        ],
+    }
+    doc = quadratic_doc("specs", parameters=[X], maxTrialCount=2, parallelTrialCount=1)
+    doc["trialTemplate"] = {"pipeline": pipeline, "arguments": {"dsn": "pg://u:hunter2@db"}}
+    summary = Controller(spec_of(doc), ws).run()
+    assert summary.counts == {"Succeeded": 2}, summary
+
+    client = MlflowClient(ws.mlflow_uri)
+    runs = client.search_runs([client.get_experiment_by_name("specs").experiment_id])
+    trials = [r for r in runs if "workbench.step" not in r.data.tags]
+    assert len(trials) == 2
+    for run in trials:
+
+        def artifact(name: str, run_id: str = run.info.run_id) -> Any:
+            return yaml.safe_load(Path(client.download_artifacts(run_id, f"workbench/{name}")).read_text())
+
+        experiment = artifact("experiment.yaml")
+        assert experiment["metadata"]["name"] == "specs"
+        assert experiment["spec"]["trialTemplate"]["arguments"]["dsn"] == "***"
+        assert [s["name"] for s in artifact("pipeline.yaml")["spec"]["steps"]] == ["main"]
+    for run in runs:
+        assert "hunter2" not in json.dumps(run.data.params) + json.dumps(run.data.tags)
+    log = next((ws.runs / trials[0].data.tags["workbench.run_id"]).glob("main.log")).read_text()
+    assert "***" in log and "hunter2" not in log

@@ -9,6 +9,15 @@ result. It stops on ``maxTrialCount``, on the ``goal``, when failed trials excee
 Resume: a trial left running by a dead controller, or cancelled by a stop, is marked
 Killed and its parameters are queued again, so the experiment ends with exactly
 ``maxTrialCount`` finished trials — none lost, none duplicated.
+
+Shared stores (an Optuna study in PostgreSQL or MySQL): several controllers, on one machine or
+many, may drive the same experiment; each keeps its own ``parallelTrialCount`` trials in flight.
+They count the trials claimed so far (finished + running, of every controller) and ask for new
+ones while holding a lock in the database (:class:`~workbench.search._storage.StudyClaim`), so
+together they start exactly the budget. Each writes a heartbeat into the study and tags the
+trials it asked with its id: a trial whose controller's heartbeat went stale (or that ended) is
+reconciled by a live controller — Killed, its parameters queued again — while the trials of live
+controllers are left alone. Every controller runs until the whole budget is finished.
 """
 
 from __future__ import annotations
@@ -39,7 +48,7 @@ from workbench.search._pruners import create_pruner
 from workbench.search._space import check_compatible, distributions, space_signature, trial_values
 from workbench.search._warmstart import ROW_KEY_ATTR, apply_warm_start
 from workbench.spec import ExperimentSpec, trial_bindings
-from workbench.spec._load import experiment_to_document
+from workbench.spec._load import experiment_to_document, pipeline_to_document
 from workbench.tracking._base import BaseRecorder, ExperimentInfo, RunInfo
 from workbench.workspace import Workspace
 
@@ -170,6 +179,7 @@ class Controller:
         self._step_cache: Any = None
         self.backend = backend or LocalBackend()
         self._recorder = recorder
+        self._docs: dict[str, Any] | None = None
         self._owns_recorder = recorder is None
         self.listener = listener or (lambda event: None)
         self.grace_period = grace_period
@@ -178,7 +188,13 @@ class Controller:
         self._cancels: dict[int, threading.Event] = {}
         self._pruned: set[int] = set()
         self._adopted: list[optuna.Trial] = []
-        self._lock = st.ExperimentLock(workspace.locks, spec.name)
+        #: Several controllers may share the experiment (a database store): claims and heartbeats.
+        self.shared = st.is_shared(workspace.optuna_url)
+        self._lock = st.ExperimentLock(workspace.locks, spec.name, shared=self.shared)
+        #: This controller's id in a shared study (``T_CONTROLLER`` of the trials it asks).
+        self.controller_id = uuid.uuid4().hex[:12]
+        self._claim: st.StudyClaim | None = None
+        self._heartbeat: st.Heartbeat | None = None
         self._study: optuna.Study | None = None
         self.distributions = distributions(spec.parameters)
         self.bindings = trial_bindings(spec)
@@ -228,9 +244,10 @@ class Controller:
                     f"{[d.name.lower() for d in study.directions]}, not {directions}; use another name",
                     path="spec.objective",
                 )
-            if study.get_trials(deepcopy=False):
+            if self.shared or study.get_trials(deepcopy=False):
                 # A seeded sampler would replay the points it drew before the crash (or the last
-                # run) and evaluate them again; Optuna reseeds a sampler per worker for the same reason.
+                # run, or another controller of a shared study) and evaluate them again; Optuna
+                # reseeds a sampler per worker for the same reason.
                 study.sampler.reseed_rng()
             return study, True
         study = optuna.create_study(
@@ -247,33 +264,94 @@ class Controller:
         recorded again (recording a run's end twice changes nothing).
         """
         recorded = float(study.user_attrs.get(st.ATTR_RECORDED, 0.0))
+        live = self._live_controllers(study)
         for trial in study.get_trials(deepcopy=False):
             ended = trial.user_attrs.get(st.T_FINISHED)
             if trial.state.is_finished() and st.T_RUN_ID in trial.user_attrs and ended and ended > recorded:
+                if self.shared and trial.user_attrs.get(st.T_CONTROLLER) in live:
+                    continue  # a live controller of a shared study writes its own records
                 self.recorder.run_finished(self._run_info(trial, trial_state(trial), ended))
-        stale = self._adopt(study, study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+        self._reconcile_stale(study, startup=True)
+
+    def _live_controllers(self, study: optuna.Study) -> set[str]:
+        """Ids of the controllers of a shared study whose heartbeat is fresh (this one included)."""
+        if not self.shared or self._claim is None:
+            return {self.controller_id}
+        attrs = study.user_attrs
+        now = self._claim.now()
+        prefix = st.ATTR_CONTROLLER_PREFIX
+        live = {k[len(prefix) :] for k, v in attrs.items() if k.startswith(prefix) and st.controller_is_live(v, now)}
+        return live | {self.controller_id}
+
+    def _stale(
+        self, study: optuna.Study, trials: list[optuna.trial.FrozenTrial]
+    ) -> tuple[list[optuna.trial.FrozenTrial], set[str]]:
+        """Running trials nobody drives any more, and the run ids of those a live controller drives.
+
+        On the embedded journal only one controller runs an experiment, so every Running trial a
+        starting controller finds is stale. In a shared study a trial is stale when the controller
+        that asked it (``T_CONTROLLER``) is not live; a trial without one was left between Optuna's
+        ask and the claim's end by a controller that died there.
+        """
+        running = [t for t in trials if t.state == TrialState.RUNNING]
+        if not self.shared:
+            return running, set()
+        live = self._live_controllers(study)
+        stale = [t for t in running if t.user_attrs.get(st.T_CONTROLLER) not in live]
+        stale_numbers = {t.number for t in stale}
+        driven = {
+            str(t.user_attrs[st.T_RUN_ID])
+            for t in running
+            if t.number not in stale_numbers and st.T_RUN_ID in t.user_attrs
+        }
+        return stale, driven
+
+    def _unqueued_killed(self, trials: list[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:
+        """Killed trials that ran (all parameters drawn) and whose parameters are not queued again yet."""
+        requeued = {t.user_attrs.get(st.T_REQUEUED_FROM) for t in trials}
+        return [
+            t
+            for t in trials
+            if trial_state(t) == "Killed" and set(t.params) == set(self.distributions) and t.number not in requeued
+        ]
+
+    def _needs_reconcile(self, study: optuna.Study) -> bool:
+        """A shared study has trials of dead controllers, or Killed trials to run again (checked without the claim)."""
+        trials = study.get_trials(deepcopy=False)
+        return bool(self._stale(study, trials)[0] or self._unqueued_killed(trials))
+
+    def _reconcile_stale(self, study: optuna.Study, startup: bool) -> None:
+        """Mark the stale Running trials Killed (or adopt them) and queue the parameters of Killed trials again.
+
+        In a shared study this runs while holding the claim, so two controllers never both requeue a trial.
+        """
+        stale, driven = self._stale(study, study.get_trials(deepcopy=False))
+        if startup or stale:  # a live controller's periodic check leaves the backend alone when nothing is stale
+            stale = self._adopt(study, stale, driven)
         if isinstance(self.backend, LocalBackend):
             run_ids = {str(t.user_attrs[st.T_RUN_ID]) for t in stale if st.T_RUN_ID in t.user_attrs}
             for pid in _kill_leftover_steps(run_ids):
                 log.info("killed step process %d left running by a previous controller", pid)
         for trial in stale:
             log.info("trial %d was left running by a previous controller: marking it Killed", trial.number)
-            study._storage.set_trial_user_attr(trial._trial_id, st.T_STATE, "Killed")
-            study._storage.set_trial_user_attr(trial._trial_id, st.T_MESSAGE, "the controller stopped while it ran")
-            study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
+            try:
+                study._storage.set_trial_user_attr(trial._trial_id, st.T_STATE, "Killed")
+                study._storage.set_trial_user_attr(trial._trial_id, st.T_MESSAGE, "the controller stopped while it ran")
+                study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                continue  # its controller was late, not dead: it finished the trial meanwhile
             if st.T_RUN_ID in trial.user_attrs:
                 self.recorder.run_finished(self._run_info(trial, "Killed", time.time()))
-        trials = study.get_trials(deepcopy=False)
-        requeued = {t.user_attrs.get(st.T_REQUEUED_FROM) for t in trials}
-        for trial in trials:
-            # A trial killed while Optuna was still drawing its parameters never ran: nothing to re-run.
-            complete = set(trial.params) == set(self.distributions)
-            if trial_state(trial) == "Killed" and complete and trial.number not in requeued:
-                study.enqueue_trial(trial.params, user_attrs={st.T_REQUEUED_FROM: trial.number})
+        # A trial killed while Optuna was still drawing its parameters never ran: nothing to re-run.
+        for trial in self._unqueued_killed(study.get_trials(deepcopy=False)):
+            study.enqueue_trial(trial.params, user_attrs={st.T_REQUEUED_FROM: trial.number})
 
-    def _adopt(self, study: optuna.Study, stale: list[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:
+    def _adopt(
+        self, study: optuna.Study, stale: list[optuna.trial.FrozenTrial], driven: set[str] | None = None
+    ) -> list[optuna.trial.FrozenTrial]:
         """Trials whose steps still run on the backend (pods a dead controller left) go on instead of
-        being run again; the backend deletes what belongs to no such trial. Returns the other stale trials.
+        being run again; the backend deletes what belongs to no such trial and to no live controller
+        (``driven``: run ids of a shared study's live controllers). Returns the other stale trials.
         """
         try:
             live = self.backend.adoptable_runs(self.spec.name, self.spec.namespace)
@@ -283,12 +361,14 @@ class Controller:
         adopted = [t for t in stale if t.user_attrs.get(st.T_RUN_ID) in live]
         for frozen in adopted:
             log.info("trial %d is still running on the backend: adopting it", frozen.number)
+            if self.shared:
+                study._storage.set_trial_user_attr(frozen._trial_id, st.T_CONTROLLER, self.controller_id)
             self._cancels[frozen.number] = threading.Event()
             self._adopted.append(optuna.Trial(study, frozen._trial_id))
             self._emit(TrialEvent("started", frozen.number, "Running", params=dict(frozen.params)))
         keep = {str(t.user_attrs[st.T_RUN_ID]) for t in adopted}
         try:
-            removed = self.backend.cleanup(self.spec.name, self.spec.namespace, keep=keep)
+            removed = self.backend.cleanup(self.spec.name, self.spec.namespace, keep=keep | (driven or set()))
             if removed:
                 log.info("removed %d leftovers of earlier controllers", removed)
         except WorkbenchError as err:
@@ -309,6 +389,15 @@ class Controller:
             finished=finished,
             message=str(trial.user_attrs.get(st.T_MESSAGE, "")),
         )
+
+    def _documents(self) -> dict[str, Any]:
+        """The specs every trial run keeps (MLflow artifacts ``workbench/experiment.yaml``, ``pipeline.yaml``)."""
+        if self._docs is None:
+            pipeline = self.spec.trial_template.pipeline
+            self._docs = {"experiment.yaml": experiment_to_document(self.spec)}
+            if pipeline is not None:
+                self._docs["pipeline.yaml"] = pipeline_to_document(pipeline)
+        return self._docs
 
     @property
     def recorder(self) -> BaseRecorder:
@@ -341,31 +430,62 @@ class Controller:
         started = time.time()
         self._study = None
         try:
-            study, resumed = self._open_study()
-            self._study = study
-            study.set_user_attr(st.ATTR_SPEC, experiment_to_document(self.spec))
-            study.set_user_attr(st.ATTR_SPACE, space_signature(self.spec.parameters))
-            study.set_user_attr(st.ATTR_NAMESPACE, self.spec.namespace)
-            study.set_user_attr(st.ATTR_STOP, False)
-            if resumed:
-                self._reconcile(study)
+            if self.shared:
+                self._claim = st.StudyClaim(self.workspace.optuna_url, self.spec.name)
+                with self._claim:  # one controller at a time sets the experiment up
+                    study = self._setup(started)
             else:
-                study.set_user_attr(st.ATTR_STARTED, started)
-            apply_warm_start(study, self.spec, Path.cwd())  # the loader made warmStart.csv absolute
+                study = self._setup(started)
             info = self._experiment_info("Running")
             self.recorder.experiment_started(info)
-            self._set_state(study, "Running", "")
             state, message = self._loop(study)
-            self._set_state(study, state, message)
-            study.set_user_attr(st.ATTR_FINISHED, time.time())
+            if self._ends_experiment(study, state):
+                self._set_state(study, state, message)
+                study.set_user_attr(st.ATTR_FINISHED, time.time())
             info.state = state
             self.recorder.experiment_finished(info)
             return self.summary(study, started)
         finally:
             try:
+                if self._heartbeat is not None:
+                    self._heartbeat.stop()
+                    self._heartbeat = None
                 self._finish_records()
             finally:
+                if self._claim is not None:
+                    self._claim.close()
+                    self._claim = None
                 self._lock.release()
+
+    def _setup(self, started: float) -> optuna.Study:
+        """Open (or create) the study, reconcile what a crash left and start this controller's heartbeat."""
+        study, resumed = self._open_study()
+        self._study = study
+        others = self._live_controllers(study) - {self.controller_id} if self.shared else set()
+        study.set_user_attr(st.ATTR_SPEC, experiment_to_document(self.spec))
+        study.set_user_attr(st.ATTR_SPACE, space_signature(self.spec.parameters))
+        study.set_user_attr(st.ATTR_NAMESPACE, self.spec.namespace)
+        if not others:  # a stop asked of live controllers of a shared study stands until they saw it
+            study.set_user_attr(st.ATTR_STOP, False)
+        if self.shared:
+            assert self._claim is not None
+            self._heartbeat = st.Heartbeat(study, self._claim, self.controller_id, self.workspace.heartbeat_timeout)
+            self._heartbeat.start()
+        if resumed:
+            self._reconcile(study)
+        else:
+            study.set_user_attr(st.ATTR_STARTED, started)
+        apply_warm_start(study, self.spec, Path.cwd())  # the loader made warmStart.csv absolute
+        self._set_state(study, "Running", "")
+        return study
+
+    def _ends_experiment(self, study: optuna.Study, state: str) -> bool:
+        """Whether this controller's end is the experiment's: not when it alone was stopped (Ctrl-C, SIGTERM)
+        while other controllers of a shared study go on.
+        """
+        if not self.shared or state != "Stopped" or study.user_attrs.get(st.ATTR_STOP):
+            return True
+        return not (self._live_controllers(study) - {self.controller_id})
 
     def _finish_records(self) -> None:
         """Write what the recorder still holds, and note in the study that the records are complete."""
@@ -433,13 +553,23 @@ class Controller:
         budget = self.budget
         if budget is not None and finished >= budget:
             outcome = self._budget_outcome(study, budget)
-        last_poll = 0.0
+        last_poll = last_check = 0.0
+        claimed = finished
+        # A shared study: other controllers' trials count too, re-read from the store every poll.
+        sync = self.shared
+        check_every = max(0.5, self.workspace.heartbeat_timeout / 4)
         pool = ThreadPoolExecutor(max_workers=spec.parallel_trial_count, thread_name_prefix="trial")
-        for trial in self._adopted:  # trials a dead controller left running on the backend go on
-            in_flight[pool.submit(self._run_trial, trial)] = trial
-        self._adopted = []
         try:
             while True:
+                for trial in self._adopted:  # trials a dead controller left running on the backend go on
+                    in_flight[pool.submit(self._run_trial, trial)] = trial
+                self._adopted = []
+                if sync:
+                    counts = self._counts(study)
+                    finished = sum(counts.get(s, 0) for s in FINISHED)
+                    failed = sum(counts.get(s, 0) for s in FAILED)
+                    claimed = finished + counts.get("Running", 0)
+                    sync = False
                 if outcome is None:
                     if self._goal_reached(study):
                         outcome = ("Succeeded", f"the goal {spec.objective.goal:g} was reached")
@@ -455,6 +585,12 @@ class Controller:
                 if outcome is not None:
                     for trial in in_flight.values():
                         self._cancels[trial.number].set()
+                elif self.shared:
+                    room = spec.parallel_trial_count - len(in_flight)
+                    if room > 0 and (budget is None or claimed < budget):
+                        for trial in self._claim_trials(study, room, budget):
+                            in_flight[pool.submit(self._run_trial, trial)] = trial
+                        sync = True
                 else:
                     budget_left = budget - finished - len(in_flight) if budget is not None else math.inf
                     while len(in_flight) < spec.parallel_trial_count and budget_left > 0:
@@ -462,8 +598,14 @@ class Controller:
                         in_flight[pool.submit(self._run_trial, trial)] = trial
                         budget_left -= 1
                 if not in_flight:
-                    break
-                done, _ = wait(list(in_flight), timeout=0.5, return_when=FIRST_COMPLETED)
+                    if outcome is not None or not self.shared:
+                        break
+                    # The rest of the budget runs on other controllers: wait for it to finish (or for
+                    # a controller to die, whose trials this one then runs again).
+                    time.sleep(0.5)
+                    done = set()
+                else:
+                    done, _ = wait(list(in_flight), timeout=0.5, return_when=FIRST_COMPLETED)
                 for future in done:
                     trial = in_flight.pop(future)
                     state = self._tell(study, trial, future, killed=outcome is not None)
@@ -474,8 +616,16 @@ class Controller:
                 now = time.monotonic()
                 if now - last_poll > 1.0:
                     last_poll = now
+                    sync = self.shared
                     if not self._stop.is_set() and study.user_attrs.get(st.ATTR_STOP):
                         self.request_stop("stopped with 'workbench stop'")
+                if self.shared and outcome is None and now - last_check > check_every:
+                    last_check = now
+                    if self._needs_reconcile(study):
+                        assert self._claim is not None
+                        with self._claim:
+                            self._reconcile_stale(study, startup=False)
+                        sync = True
         except BaseException:
             # A second Ctrl-C, or a store that fails: shutting the pool down waits for the running
             # trials, so cancel them rather than let them run to their end. They stay Running in the
@@ -488,10 +638,20 @@ class Controller:
         assert outcome is not None
         return outcome
 
+    def _claim_trials(self, study: optuna.Study, room: int, budget: int | None) -> list[optuna.Trial]:
+        """A shared study: under the claim, count what every controller claimed, then ask for what is left."""
+        assert self._claim is not None
+        with self._claim:
+            counts = self._counts(study)
+            claimed = sum(counts.get(s, 0) for s in FINISHED) + counts.get("Running", 0)
+            left = room if budget is None else min(room, budget - claimed)
+            return [self._ask(study) for _ in range(max(0, left))]
+
     def _ask(self, study: optuna.Study) -> optuna.Trial:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             trial = study.ask(fixed_distributions=self.distributions)
+        trial.set_user_attr(st.T_CONTROLLER, self.controller_id)
         trial.set_user_attr(st.T_RUN_ID, uuid.uuid4().hex)
         trial.set_user_attr(st.T_STARTED, time.time())
         self._cancels[trial.number] = threading.Event()
@@ -532,7 +692,11 @@ class Controller:
                 return
             with report_lock, warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                trial.report(value, index)
+                try:
+                    trial.report(value, index)
+                except optuna.exceptions.UpdateFinishedTrialError:
+                    cancel.set()  # another controller of a shared study ended it (took this one for dead)
+                    return
                 if prunable and trial.should_prune():
                     self._pruned.add(trial.number)
                     cancel.set()
@@ -546,6 +710,8 @@ class Controller:
                 namespace=spec.namespace,
                 trial_number=trial.number,
                 params=dict(trial_values(spec.parameters, trial.params)),
+                documents=self._documents(),
+                secrets=[p.name for p in pipeline.parameters if p.secret],
             )
         )
         runner = PipelineRunner(
@@ -591,18 +757,28 @@ class Controller:
             else:
                 state = "Succeeded"
                 values = [metrics[m] for m in spec.objective.metric_names]
-        trial.set_user_attr(st.T_STATE, state)
-        trial.set_user_attr(st.T_METRICS, metrics)
-        trial.set_user_attr(st.T_MESSAGE, message)
-        trial.set_user_attr(st.T_FINISHED, time.time())
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            if state == "Succeeded":
-                study.tell(trial, values)
-            elif state == "Pruned":
-                study.tell(trial, state=TrialState.PRUNED)
-            else:
-                study.tell(trial, state=TrialState.FAIL)
+        try:
+            trial.set_user_attr(st.T_STATE, state)
+            trial.set_user_attr(st.T_METRICS, metrics)
+            trial.set_user_attr(st.T_MESSAGE, message)
+            trial.set_user_attr(st.T_FINISHED, time.time())
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                if state == "Succeeded":
+                    study.tell(trial, values)
+                elif state == "Pruned":
+                    study.tell(trial, state=TrialState.PRUNED)
+                else:
+                    study.tell(trial, state=TrialState.FAIL)
+        except (optuna.exceptions.UpdateFinishedTrialError, ValueError) as err:
+            if not self.shared or not study._storage.get_trial(trial._trial_id).state.is_finished():
+                raise
+            # Another controller of the shared study took this one for dead (its heartbeat was late)
+            # and ran the trial's parameters again: that run's result counts, this one's is dropped.
+            log.warning("trial %d was ended by another controller; its result here is dropped (%s)", trial.number, err)
+            self._cancels.pop(trial.number, None)
+            self._emit(TrialEvent("finished", trial.number, "Killed", params=dict(trial.params), message=str(err)))
+            return "Killed"
         self.recorder.run_finished(
             RunInfo(
                 run_id=trial.user_attrs[st.T_RUN_ID],

@@ -1,0 +1,223 @@
+"""Scratch databases on real PostgreSQL / MariaDB servers, and a real ``mlflow server`` process, for tests.
+
+The servers are found through ``WORKBENCH_TEST_POSTGRES`` (default
+``postgresql://postgres@127.0.0.1:5432/postgres``, an admin connection) and
+``WORKBENCH_TEST_MYSQL`` (default ``mysql+pymysql://root@127.0.0.1:3306/``). Every scratch
+database gets a random name and is dropped when its ``with`` block ends. On MariaDB a user with a
+password is created for it too: ml-metadata's MySQL client cannot log in as a root that uses
+unix-socket authentication.
+
+Example (not run: needs the servers)::
+
+    with scratch_postgres() as db:
+        storage = optuna.storages.RDBStorage(db.url)
+    with scratch_mysql() as db:
+        store = open_store(db.mlmd_url)
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+MYSQL_ADMIN = "mysql+pymysql://root@127.0.0.1:3306/"
+
+
+def postgres_admin_url() -> str:
+    return os.environ.get("WORKBENCH_TEST_POSTGRES", POSTGRES_ADMIN)
+
+
+def mysql_admin_url() -> str:
+    return os.environ.get("WORKBENCH_TEST_MYSQL", MYSQL_ADMIN)
+
+
+@dataclass(frozen=True)
+class ScratchDatabase:
+    """A database made for one test: ``url`` for SQLAlchemy (Optuna, MLflow), ``mlmd_url`` for ml-metadata."""
+
+    name: str
+    url: str
+    mlmd_url: str
+    host: str
+    port: int
+    user: str
+    password: str
+
+
+def _engine(url: str) -> Any:
+    """An admin engine: no pool (nothing left connected to a database being dropped), autocommit (DDL)."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import NullPool
+
+    return create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5})
+
+
+def unreachable(admin_url: str) -> str | None:
+    """Why the server of an admin URL cannot be used (``None`` when it can): the reason a test skips with."""
+    from sqlalchemy import text
+
+    try:
+        engine = _engine(admin_url)
+    except Exception as err:  # driver not installed
+        return f"cannot use {admin_url.split('@')[-1]}: {err}"
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        return f"no database server at {admin_url.split('@')[-1]}: {first}"
+    finally:
+        engine.dispose()
+    return None
+
+
+@contextmanager
+def scratch_postgres(admin_url: str | None = None) -> Iterator[ScratchDatabase]:
+    """A new PostgreSQL database (dropped at the end, even with connections still open)."""
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    admin = make_url(admin_url or postgres_admin_url())
+    name = f"wbtest_{secrets.token_hex(6)}"
+    engine = _engine(admin.render_as_string(hide_password=False))
+    with engine.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    db_url = admin.set(database=name)
+    try:
+        yield ScratchDatabase(
+            name=name,
+            url=db_url.render_as_string(hide_password=False),
+            mlmd_url=db_url.set(drivername="postgresql").render_as_string(hide_password=False),
+            host=admin.host or "127.0.0.1",
+            port=admin.port or 5432,
+            user=admin.username or "",
+            password=admin.password or "",
+        )
+    finally:
+        with engine.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        engine.dispose()
+
+
+@contextmanager
+def scratch_mysql(admin_url: str | None = None) -> Iterator[ScratchDatabase]:
+    """A new MySQL/MariaDB database and a user with a password that owns it (both dropped at the end)."""
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    admin = make_url(admin_url or mysql_admin_url())
+    name = f"wbtest_{secrets.token_hex(6)}"
+    user, password = name, secrets.token_hex(12)
+    engine = _engine(admin.render_as_string(hide_password=False))
+    with engine.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE `{name}`"))
+        for host in ("%", "localhost"):
+            conn.execute(text(f"CREATE USER '{user}'@'{host}' IDENTIFIED BY '{password}'"))
+            conn.execute(text(f"GRANT ALL PRIVILEGES ON `{name}`.* TO '{user}'@'{host}'"))
+    host, port = admin.host or "127.0.0.1", admin.port or 3306
+    try:
+        yield ScratchDatabase(
+            name=name,
+            url=f"mysql+pymysql://{user}:{password}@{host}:{port}/{name}",
+            mlmd_url=f"mysql://{user}:{password}@{host}:{port}/{name}",
+            host=host,
+            port=port,
+            user=user,
+            password=password,
+        )
+    finally:
+        with engine.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
+            for h in ("%", "localhost"):
+                conn.execute(text(f"DROP USER IF EXISTS '{user}'@'{h}'"))
+        engine.dispose()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class MlflowServer:
+    """A running ``mlflow server``: ``url`` is its tracking URI, ``artifacts`` where it keeps artifacts."""
+
+    url: str
+    artifacts: Path
+    process: subprocess.Popen[bytes]
+
+
+@contextmanager
+def mlflow_server(backend_store_uri: str, artifacts: Path, timeout: float = 120.0) -> Iterator[MlflowServer]:
+    """Start ``mlflow server`` on a free 127.0.0.1 port with artifacts served from a directory; stop it at the end.
+
+    The server's output goes to ``<artifacts>/../mlflow-server.log`` (quoted when it fails to start).
+    """
+    artifacts.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    log_path = artifacts.parent / "mlflow-server.log"
+    mlflow = Path(sys.executable).with_name("mlflow")
+    cmd = [
+        str(mlflow) if mlflow.exists() else "mlflow",
+        "server",
+        "--backend-store-uri",
+        backend_store_uri,
+        "--serve-artifacts",
+        "--artifacts-destination",
+        artifacts.resolve().as_uri(),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
+    env = {**os.environ, "MLFLOW_LOGGING_LEVEL": "WARNING"}
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"mlflow server exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"mlflow server did not answer in {timeout:g}s:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.3)
+        yield MlflowServer(url=url, artifacts=artifacts, process=proc)
+    finally:
+        _stop_group(proc)
+
+
+def _stop_group(proc: subprocess.Popen[bytes]) -> None:
+    import signal
+
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=15)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
