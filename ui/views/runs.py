@@ -1,19 +1,32 @@
-"""Runs: standalone pipeline runs (not trials of an experiment) and recurring runs."""
+"""Runs: standalone pipeline runs (not trials of an experiment) and recurring runs, filtered by namespace."""
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from ui import data, widgets
 
 st.title("Runs")
-runs = data.standalone_runs()
+namespaces = data.run_namespaces()
+choice = st.selectbox("Namespace", ["(all)", *namespaces], key="runs_namespace")
+namespace = None if choice == "(all)" else choice
+
 st.subheader("Standalone runs")
-if runs.empty:
-    st.info("No standalone pipeline runs in this workspace: every run so far is a trial of an experiment.")
+runs = data.store_runs(namespace)
+legacy = data.standalone_runs()
+if not runs.empty:
+    legacy = legacy[~legacy["run_id"].isin(runs["run_id"])]
+if runs.empty and legacy.empty:
+    st.info(
+        "No standalone pipeline runs"
+        + (f" in namespace {namespace}" if namespace else "")
+        + ": start one with `workbench pipeline run PIPELINE.yaml`."
+    )
 else:
+    shown = runs if not runs.empty else legacy
     event = st.dataframe(
-        runs,
+        shown,
         hide_index=True,
         on_select="rerun",
         selection_mode="single-row",
@@ -22,8 +35,8 @@ else:
     )
     rows = list(event.selection.rows) if event is not None else []
     if rows:
-        run = runs.iloc[rows[0]]
-        st.markdown(f"**{run['name']}** {widgets.badge(run['state'])}")
+        run = shown.iloc[rows[0]]
+        st.markdown(f"**{run['name']}** {widgets.badge(str(run['state']).split(' ')[0])} `{run['run_id']}`")
         steps, artifacts = data.run_steps(str(run["run_id"]))
         st.dataframe(
             steps.drop(columns=["inputs", "outputs", "log_path", "execution_id"]), hide_index=True, key="runs_steps"
@@ -41,5 +54,27 @@ else:
                 key="runs_art",
             )
             widgets.artifact_viewer(outs[i], f"runs_prev_{i}")
+
 st.subheader("Recurring runs")
-st.info("No recurring runs: this workspace has no triggers (cron or periodic) defined.")
+schedules = data.schedules(namespace)
+if schedules.empty:
+    st.info("No recurring runs: create one with `workbench schedule create NAME --pipeline P.yaml --cron '0 2 * * *'`.")
+else:
+    picked = st.dataframe(
+        schedules,
+        hide_index=True,
+        on_select="rerun",
+        selection_mode="single-row",
+        key="schedules_table",
+        column_config={
+            "next_fire": st.column_config.DatetimeColumn("next fire (UTC)"),
+            "last_fire": st.column_config.DatetimeColumn("last fire (UTC)"),
+        },
+    )
+    rows = list(picked.selection.rows) if picked is not None else []
+    if rows:
+        s = schedules.iloc[rows[0]]
+        st.markdown(f"**{s['name']}** · {s['trigger']} · {'enabled' if s['enabled'] else 'disabled'}")
+        occ = data.occurrences(str(s["name"]), str(s["namespace"]))
+        st.dataframe(occ if not occ.empty else pd.DataFrame({"": ["no occurrences yet"]}), hide_index=True,
+                     key="schedule_occurrences")  # fmt: skip
