@@ -25,6 +25,7 @@ from workbench.dsl import (
     Model,
     Output,
     component,
+    pipeline,
 )
 from workbench.errors import SpecError, WorkbenchError
 from workbench.runtime import report
@@ -71,6 +72,7 @@ __all__ = [
     "SpecError",
     "WorkbenchError",
     "component",
+    "pipeline",
     "report",
     *_LAZY,
 ]

@@ -1,6 +1,21 @@
-"""Python-function components: ``@workbench.component`` and artifact annotations.
+"""Python components and pipelines: ``@workbench.component``, ``@workbench.pipeline``, artifact annotations.
 
-This module is imported by step processes, so it imports nothing heavy.
+This module is imported by step processes, so it imports nothing heavy: the pipeline
+builder (``If``/``Elif``/``Else``, ``ParallelFor``, ``ExitHandler``, ``OneOf``, ``run``)
+lives in ``workbench._dsl_pipeline`` and is loaded on first use.
+
+Pipeline example (see the README for more)::
+
+    from workbench import dsl, pipeline
+
+    @pipeline
+    def cv(folds: list = [0, 1, 2], alpha: float = 1e-4):
+        data = load()
+        with dsl.ParallelFor(folds, parallelism=2) as fold:
+            fit = train(data=data.outputs["data"], fold=fold, alpha=alpha).retry(1)
+        mean = average(scores=fit.outputs["Output"])
+        with dsl.If(mean.output > 0.9):
+            publish(score=mean.output)
 
 Example:
     >>> from workbench.dsl import component, Input, Output, Dataset, Model
@@ -179,14 +194,116 @@ class PythonComponent:
         self.__wrapped__ = func
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Inside a ``@pipeline`` function: add a step (returns its handle). Elsewhere: run the function."""
+        builder = sys.modules.get("workbench._dsl_pipeline")
+        if builder is not None and builder._STACK:  # type: ignore[attr-defined]
+            return builder.add_component_step(self.spec, args, kwargs)  # type: ignore[attr-defined]
         return self.func(*args, **kwargs)
 
     @property
     def spec(self) -> Any:
         """The ``Component`` spec (imports pydantic: not for use inside a step)."""
-        from workbench.spec import Component
+        cached = self.__dict__.get("_spec")
+        if cached is None:
+            from workbench.spec import Component
 
-        return Component.model_validate(describe(self.func))
+            cached = self.__dict__["_spec"] = Component.model_validate(describe(self.func))
+        return cached
+
+
+class ComponentOp:
+    """A component loaded from YAML (KFP v1 ``component.yaml``), callable as a step in a pipeline function."""
+
+    def __init__(self, spec: Any) -> None:
+        self.spec = spec
+        self.name = spec.name
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        from workbench._dsl_pipeline import add_component_step
+
+        return add_component_step(self.spec, args, kwargs)
+
+
+def load_component(path: str, base_dir: str | None = None) -> ComponentOp:
+    """A ``component.yaml`` (or ``FILE.py:FUNCTION``) to call inside ``@pipeline`` functions.
+
+    A relative path is relative to the file that calls ``load_component``.
+    """
+    from pathlib import Path
+
+    from workbench.spec import load_component as load
+
+    if base_dir is None:
+        caller = sys._getframe(1).f_globals.get("__file__")
+        base_dir = os.path.dirname(os.path.abspath(caller)) if caller else os.getcwd()
+    return ComponentOp(load(path, Path(base_dir)))
+
+
+class PipelineFunction:
+    """A function decorated with ``@pipeline``: its parameters are the pipeline's, its calls its steps.
+
+    ``.spec`` is the :class:`~workbench.spec.Pipeline` (built once, on first use). Called
+    inside another pipeline function it becomes a nested pipeline step.
+    """
+
+    def __init__(self, func: Callable[..., Any], name: str | None = None, description: str | None = None) -> None:
+        self.func = func
+        self.name = name or func.__name__.replace("_", "-")
+        self.description = description if description is not None else (func.__doc__ or "").strip().split("\n\n")[0]
+        self.__doc__ = func.__doc__
+        self.__name__ = func.__name__
+        self.__wrapped__ = func
+
+    @property
+    def spec(self) -> Any:
+        """The ``Pipeline`` spec (a ``SpecError`` names what is wrong)."""
+        cached = self.__dict__.get("_spec")
+        if cached is None:
+            from workbench._dsl_pipeline import build
+
+            cached = self.__dict__["_spec"] = build(self)
+        return cached
+
+    def __workbench_pipeline__(self) -> Any:
+        return self.spec
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        builder = sys.modules.get("workbench._dsl_pipeline")
+        if builder is None or not builder._STACK:  # type: ignore[attr-defined]
+            raise TypeError(
+                f"pipeline {self.name!r} runs as a step of another @pipeline function; to run it, use "
+                f"`workbench pipeline run` or workbench.tune(...) with {self.__name__}.spec"
+            )
+        return builder.add_pipeline_step(self, args, kwargs)  # type: ignore[attr-defined]
+
+    def __repr__(self) -> str:
+        return f"<pipeline {self.name}>"
+
+
+def pipeline(func: Callable[..., Any] | None = None, *, name: str | None = None, description: str | None = None) -> Any:
+    """Turn a function that calls components into a pipeline (``@pipeline`` or ``@pipeline(name=...)``).
+
+    The function's parameters (with their annotations and defaults) are the pipeline's
+    parameters, so an experiment's search parameters fill them. Calling a component inside
+    returns a step handle: ``train(data=load().outputs["data"]).retry(2).timeout("5m")``.
+    Return a step output (or a dict of them) to give the pipeline outputs.
+    """
+    if func is None:
+        return lambda f: PipelineFunction(f, name=name, description=description)
+    return PipelineFunction(func, name=name, description=description)
+
+
+_BUILDER_NAMES = ("If", "Elif", "Else", "ParallelFor", "ExitHandler", "OneOf", "run", "Condition", "Ref", "StepHandle")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _BUILDER_NAMES:
+        import importlib
+
+        value = getattr(importlib.import_module("workbench._dsl_pipeline"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'workbench.dsl' has no attribute {name!r}")
 
 
 def component(func: Callable[..., Any]) -> PythonComponent:

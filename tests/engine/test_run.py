@@ -322,3 +322,370 @@ def test_command_not_found_fails_without_retry(tmp_path, bad_command):
     assert result.state == "Failed"
     assert "not found" in result.steps["x"].message
     assert result.steps["x"].attempts == 1
+
+
+# --------------------------------------------------------------------------- control flow: loops, branches,
+# nested pipelines, exit handlers (issue 8)
+
+
+def value_step(name: str, expression: str, inputs=(), **extra) -> dict:
+    """A step writing ``expression`` (Python, over ``a`` = its first input value) to its output ``o``."""
+    code = (
+        f"import sys, json; a = sys.argv[1] if len(sys.argv) > 2 else None; open(sys.argv[-1], 'w').write({expression})"
+    )
+    return py_step(name, code, list(inputs), ["o"], **extra)
+
+
+def interval_step(name: str, **extra) -> dict:
+    """Sleeps briefly and writes ``start end`` (to see which iterations overlapped)."""
+    code = "import sys, time; t = time.time(); time.sleep(0.3); open(sys.argv[-1], 'w').write(f'{t} {time.time()}')"
+    return py_step(name, code, ["x"], ["o"], **extra)
+
+
+def test_fan_out_over_an_upstream_list_with_a_parallelism_limit_and_fan_in(tmp_path):
+    rec = Events()
+    doc = {
+        "steps": [
+            value_step("split", "json.dumps([3, 1, 4, 1, 5])"),
+            {
+                **interval_step("square"),
+                "arguments": {"x": "{{item}}"},
+                "forEach": {"items": "{{steps.split.outputs.o}}", "parallelism": 2},
+            },
+            value_step(
+                "times", "str(int(a) ** 2)", ["a"], arguments={"a": "{{item}}"}, forEach="{{steps.split.outputs.o}}"
+            ),  # fmt: skip
+            value_step("total", "str(sum(json.loads(a)))", ["a"], arguments={"a": "{{steps.times.outputs.o}}"}),
+        ]
+    }
+    result = run(tmp_path, doc, recorder=rec)
+    assert result.state == "Succeeded", result.message
+    names = [f"square[{i}]" for i in range(5)]
+    assert all(result.steps[n].state == "Succeeded" for n in names)
+    assert Path(result.steps["total"].outputs["o"]).read_text() == str(9 + 1 + 16 + 1 + 25)
+    # Never more than two iterations of `square` at once.
+    spans = [tuple(map(float, Path(result.steps[n].outputs["o"]).read_text().split())) for n in names]
+    most = max(sum(1 for s, e in spans if s <= t < e) for t, _ in spans)
+    assert most <= 2
+    # Every iteration is its own step for the recorder, named with its index.
+    finished = {name for name, state, _ in rec.steps if state == "Succeeded"}
+    assert {*names, "times[0]", "times[4]", "split", "total"} <= finished
+    assert "square" not in finished  # the loop itself is not an execution
+
+
+def test_fan_out_over_a_literal_list_and_a_parameter_with_item_fields(tmp_path):
+    doc = {
+        "parameters": [{"name": "rates", "type": "JsonArray", "default": [0.1, 0.2]}],
+        "steps": [
+            value_step(
+                "lit",
+                "a",
+                ["a"],
+                arguments={"a": "{{item.name}}-{{item.size}}"},
+                forEach=[{"name": "s", "size": 1}, {"name": "m", "size": 2}],
+            ),  # fmt: skip
+            value_step("par", "a", ["a"], arguments={"a": "{{item}}"}, forEach="{{params.rates}}"),
+            value_step("both", "a", ["a"], arguments={"a": "{{steps.lit.outputs.o}} {{steps.par.outputs.o}}"}),
+        ],
+    }
+    result = run(tmp_path, doc, {"rates": [0.5, 0.25, 0.125]})
+    assert result.state == "Succeeded", result.message
+    assert Path(result.steps["both"].outputs["o"]).read_text() == '["s-1", "m-2"] [0.5, 0.25, 0.125]'
+
+
+def test_a_failed_iteration_is_retried_then_fails_the_loop(tmp_path):
+    doc = {
+        "steps": [
+            {
+                **py_step("work", "import sys; sys.exit(3 if sys.argv[1] == '2' else 0)", ["x"], []),
+                "arguments": {"x": "{{item}}"},
+                "forEach": {"items": [1, 2, 3, 4, 5], "parallelism": 1},
+                "retry": {"limit": 1, "backoff": "0.05s"},
+            },
+            py_step("after", "print('never')", [], [], after=["work"]),
+        ]
+    }
+    result = run(tmp_path, doc)
+    assert result.state == "Failed"
+    assert "step work[1]: exited with code 3" in result.message
+    assert result.steps["work[1]"].state == "Failed" and result.steps["work[1]"].attempts == 2
+    assert result.steps["work[0]"].state == "Succeeded"
+    # No further iteration starts once one has failed.
+    assert [result.steps[f"work[{i}]"].state for i in (2, 3, 4)] == ["Cancelled"] * 3
+    assert result.steps["work"].state == "Failed"
+    assert result.steps["after"].state == "Cancelled"
+
+
+def test_ignore_failures_keeps_the_loop_and_collects_what_succeeded(tmp_path):
+    doc = {
+        "steps": [
+            value_step(
+                "work",
+                "a if a != '2' else sys.exit(1)",
+                ["a"],
+                arguments={"a": "{{item}}"},
+                forEach={"items": [1, 2, 3], "ignoreFailures": True},
+            ),  # fmt: skip
+            value_step("gather", "a", ["a"], arguments={"a": "{{steps.work.outputs.o}}"}),
+        ]
+    }
+    result = run(tmp_path, doc)
+    assert result.state == "Succeeded", result.message
+    assert result.steps["work[1]"].state == "Failed"
+    assert result.steps["work"].message == "1 of 3 iterations failed (ignored)"
+    # Untyped outputs are read as JSON when they parse (as for any consumer).
+    assert json.loads(Path(result.steps["gather"].outputs["o"]).read_text()) == [1, 3]
+
+
+def test_a_loop_over_a_non_list_output_fails_with_a_clear_message(tmp_path):
+    doc = {
+        "steps": [
+            value_step("make", "'not a list'"),
+            value_step("each", "a", ["a"], arguments={"a": "{{item}}"}, forEach="{{steps.make.outputs.o}}"),
+        ]
+    }
+    result = run(tmp_path, doc)
+    assert result.state == "Failed"
+    assert "expected a JSON list, got 'not a list'" in result.steps["each"].message
+
+
+def test_if_elif_else_runs_one_branch_and_one_of_takes_its_output(tmp_path):
+    def branches(size: int) -> dict:
+        cond = "{{steps.size.outputs.o}} > 100"
+        cond2 = "{{steps.size.outputs.o}} > 10"
+        return {
+            "steps": [
+                value_step("size", f"'{size}'"),
+                value_step("large", "'L'", when=cond),
+                value_step("medium", "'M'", when=f"not ({cond}) and ({cond2})"),
+                value_step("small", "'S'", when=f"not ({cond}) and not ({cond2})"),
+                value_step("use", "a", ["a"], arguments={
+                    "a": "{{oneOf(steps.large.outputs.o, steps.medium.outputs.o, steps.small.outputs.o)}}"}),
+            ]
+        }  # fmt: skip
+
+    for size, ran in ((500, "large"), (50, "medium"), (5, "small")):
+        result = run(tmp_path / str(size), branches(size))
+        assert result.state == "Succeeded", result.message
+        states = {n: result.steps[n].state for n in ("large", "medium", "small")}
+        assert states == {n: "Succeeded" if n == ran else "Skipped" for n in states}
+        assert Path(result.steps["use"].outputs["o"]).read_text() == ran[0].upper()
+
+
+def test_conditions_per_iteration_and_skipped_iterations_leave_the_fan_in(tmp_path):
+    doc = {
+        "steps": [
+            value_step(
+                "even", "a", ["a"], arguments={"a": "{{item}}"}, forEach=[1, 2, 3, 4], when="{{item}} in [2, 4]"
+            ),
+            value_step("gather", "a", ["a"], arguments={"a": "{{steps.even.outputs.o}}"}),
+        ]
+    }
+    result = run(tmp_path, doc)
+    assert result.state == "Succeeded", result.message
+    assert [result.steps[f"even[{i}]"].state for i in range(4)] == ["Skipped", "Succeeded", "Skipped", "Succeeded"]
+    assert json.loads(Path(result.steps["gather"].outputs["o"]).read_text()) == [2, 4]
+
+
+NESTED = {
+    "name": "twice",
+    "parameters": [{"name": "x", "type": "Integer"}, {"name": "tag", "type": "String", "default": "t"}],
+    "steps": [
+        value_step("double", "str(int(a) * 2)", ["a"], arguments={"a": "{{params.x}}"}),
+        value_step("label", "a", ["a"], arguments={"a": "{{params.tag}}:{{steps.double.outputs.o}}"}),
+    ],
+    "outputs": [{"name": "result", "type": "String", "from": "{{steps.label.outputs.o}}"}],
+}
+
+
+def test_nested_pipeline_runs_its_steps_and_gives_its_outputs(tmp_path):
+    doc = {
+        "steps": [
+            value_step("seed", "'21'"),
+            {"name": "inner", "component": NESTED, "arguments": {"x": "{{steps.seed.outputs.o}}"}},
+            value_step("show", "a", ["a"], arguments={"a": "{{steps.inner.outputs.result}}"}),
+        ]
+    }
+    result = run(tmp_path, doc)
+    assert result.state == "Succeeded", result.message
+    assert result.steps["inner.double"].state == "Succeeded"
+    assert Path(result.steps["show"].outputs["o"]).read_text() == "t:42"
+    assert Path(result.steps["inner.label"].log_path).name == "inner.label.log"
+
+
+def test_a_loop_over_a_nested_pipeline_pairs_each_iterations_steps(tmp_path):
+    doc = {
+        "steps": [
+            {"name": "each", "component": NESTED, "arguments": {"x": "{{item}}", "tag": "n{{item}}"},
+             "forEach": {"items": [1, 2, 3], "parallelism": 2}},
+            value_step("show", "a", ["a"], arguments={"a": "{{steps.each.outputs.result}}"}),
+        ]
+    }  # fmt: skip
+    result = run(tmp_path, doc)
+    assert result.state == "Succeeded", result.message
+    assert json.loads(Path(result.steps["show"].outputs["o"]).read_text()) == ["n1:2", "n2:4", "n3:6"]
+    assert {f"each[{i}].{s}" for i in range(3) for s in ("double", "label")} <= set(result.steps)
+
+
+def test_exit_handler_runs_after_a_failure_with_the_final_status(tmp_path):
+    notify = value_step("notify", "a + ' ' + sys.argv[2]", ["a", "b"],
+                        arguments={"a": "{{run.status}}", "b": "{{run.failedSteps}}"})  # fmt: skip
+    doc = {"steps": [py_step("boom", "import sys; sys.exit(2)")], "onExit": notify}
+    result = run(tmp_path, doc)
+    assert result.state == "Failed" and "step boom" in result.message
+    assert result.steps["notify"].state == "Succeeded"
+    assert Path(result.steps["notify"].outputs["o"]).read_text() == 'Failed ["boom"]'
+
+
+def test_exit_handler_runs_when_the_run_is_cancelled(tmp_path):
+    cancel = threading.Event()
+    doc = {
+        "steps": [py_step("slow", "import time; time.sleep(30)")],
+        "onExit": value_step("notify", "a", ["a"], arguments={"a": "{{run.status}}"}),
+    }
+    threading.Timer(0.5, cancel.set).start()
+    result = run(tmp_path, doc, cancel=cancel)
+    assert result.state == "Cancelled"
+    assert Path(result.steps["notify"].outputs["o"]).read_text() == "Cancelled"
+
+
+def test_a_failing_exit_handler_fails_a_succeeded_run(tmp_path):
+    doc = {"steps": [py_step("ok", "print('fine')")], "onExit": py_step("notify", "import sys; sys.exit(4)")}
+    result = run(tmp_path, doc)
+    assert result.steps["ok"].state == "Succeeded"
+    assert result.state == "Failed" and result.message.startswith("exit handler notify: exited with code 4")
+
+
+def test_readiness_is_incremental_a_long_chain_and_a_wide_fan_out(tmp_path):
+    """A chain of 30 steps and a fan-out of 60 iterations (``true`` processes) finish with the right order."""
+    chain = [py_step("s0", "pass")] + [py_step(f"s{i}", "pass", after=[f"s{i - 1}"]) for i in range(1, 30)]
+    doc = {
+        "steps": [
+            *chain,
+            {"name": "wide", "component": {"name": "t", "inputs": [{"name": "x"}], "implementation": {
+                "container": {"command": ["true", {"inputValue": "x"}]}}},
+             "arguments": {"x": "{{item}}"}, "forEach": {"items": list(range(60)), "parallelism": 8}},
+        ]
+    }  # fmt: skip
+    result = run(tmp_path, doc)
+    assert result.state == "Succeeded", result.message
+    starts = [result.steps[f"s{i}"].started for i in range(30)]
+    assert starts == sorted(starts)
+    assert sum(1 for n in result.steps if n.startswith("wide[")) == 60
+
+
+FOLD_STEPS = """
+from workbench import component, report
+
+@component
+def folds(k: int) -> list:
+    return list(range(k))
+
+@component
+def fit(fold: int, scale: float = 1.0) -> float:
+    report(fold_score=fold * scale)
+    return fold * scale
+
+@component
+def mean(scores: list) -> float:
+    return sum(scores) / len(scores)
+"""
+
+
+@pytest.mark.slow
+def test_iterations_are_cached_and_tracked_one_by_one(tmp_path):
+    """Each iteration is its own ML Metadata execution and MLflow step run, and is cached on its own."""
+    from mlflow.tracking import MlflowClient
+
+    from workbench.tracking import MlflowRecorder, MlmdRecorder, MlmdStepCache, lineage_of_run
+    from workbench.tracking._base import CompositeRecorder, RunInfo
+
+    (tmp_path / "steps.py").write_text(FOLD_STEPS)
+    ws = Workspace.at(tmp_path / "ws")
+    ws.ensure()
+    doc = {
+        "name": "cv",
+        "parameters": [{"name": "k", "type": "Integer"}, {"name": "scale", "type": "Float"}],
+        "steps": [
+            {"name": "folds", "component": "steps.py:folds", "arguments": {"k": "{{params.k}}"}},
+            {"name": "fit", "component": "steps.py:fit", "forEach": "{{steps.folds.outputs.Output}}",
+             "arguments": {"fold": "{{item}}", "scale": "{{params.scale}}"}},
+            {"name": "mean", "component": "steps.py:mean", "arguments": {"scores": "{{steps.fit.outputs.Output}}"}},
+        ],
+    }  # fmt: skip
+    pipeline = pipeline_from_dict(doc, tmp_path)
+    mlflow_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    mlflow_rec = MlflowRecorder(mlflow_uri, artifact_root=(tmp_path / "mlruns").as_uri())
+    recorder = CompositeRecorder([MlmdRecorder(ws.mlmd_url), mlflow_rec])
+    runner = PipelineRunner(
+        LocalBackend(), ws, recorder=recorder, cache=MlmdStepCache(ws.mlmd_url), metric_names=["fold_score"]
+    )
+
+    def go(run_id: str, k: int, scale: float):
+        recorder.run_started(RunInfo(run_id=run_id, experiment="cv", pipeline="cv"))
+        result = runner.run(pipeline, {"k": k, "scale": scale}, RunContext(experiment="cv", run_id=run_id))
+        recorder.run_finished(RunInfo(run_id=run_id, experiment="cv", pipeline="cv", state=result.state))
+        recorder.flush()
+        assert result.state == "Succeeded", result.message
+        return result
+
+    first = go("r1", 3, 2.0)
+    assert float(Path(first.steps["mean"].outputs["Output"]).read_text()) == 2.0
+    second = go("r2", 4, 2.0)  # three folds as before, one new
+    assert [second.steps[f"fit[{i}]"].state for i in range(4)] == ["Cached", "Cached", "Cached", "Succeeded"]
+    assert second.steps["fit[1]"].cached_from == "r1/fit[1]"
+    assert float(Path(second.steps["mean"].outputs["Output"]).read_text()) == 3.0
+
+    lineage = lineage_of_run(ws.mlmd_url, "r2")
+    assert {e["step"]: e["mlmd_state"] for e in lineage["executions"] if e["step"].startswith("fit")} == {
+        "fit[0]": "CACHED", "fit[1]": "CACHED", "fit[2]": "CACHED", "fit[3]": "COMPLETE",
+    }  # fmt: skip
+    client = MlflowClient(mlflow_uri)
+    exp = client.get_experiment_by_name("cv")
+    runs = client.search_runs([exp.experiment_id], "tags.`workbench.run_id` = 'r1'")
+    step_runs = {r.data.tags.get("workbench.step"): r for r in runs if "workbench.step" in r.data.tags}
+    assert {"fit[0]", "fit[1]", "fit[2]", "folds", "mean"} <= set(step_runs)
+    assert step_runs["fit[2]"].data.metrics["fold_score"] == 4.0
+    assert step_runs["fit[2]"].info.run_name == "fit[2]"
+    recorder.close()
+
+
+def test_secret_inputs_stay_out_of_logs_and_every_store(tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    from workbench.tracking import CompositeRecorder, MlflowRecorder, MlmdRecorder, lineage_of_run
+
+    ws = Workspace.at(tmp_path / "ws")
+    ws.ensure()
+    mlflow = MlflowRecorder(ws.mlflow_uri, artifact_root=ws.mlflow_artifacts.as_uri())
+    mlmd = MlmdRecorder(ws.mlmd_url)
+    code = "import sys; print('connecting with', sys.argv[1]); print('user', sys.argv[2])"
+    step = py_step("login", code, ["dsn", "user"])
+    step["component"]["inputs"][0]["secret"] = True
+    step["arguments"] = {"dsn": "{{params.dsn}}", "user": "ada"}
+    # The same value through a pipeline parameter marked secret, into an input that is not.
+    echo = py_step("echo", "import sys; print('again', sys.argv[1])", ["conn"], arguments={"conn": "{{params.dsn}}"})
+    doc = {"name": "p", "parameters": [{"name": "dsn", "secret": True}], "steps": [step, echo]}
+    pipeline = pipeline_from_dict(doc, tmp_path)
+    runner = PipelineRunner(LocalBackend(), ws, recorder=CompositeRecorder([mlflow, mlmd]))
+    mlflow.run_started(_run_info())
+    result = runner.run(pipeline, {"dsn": "pg://u:hunter2@db"}, RunContext(experiment="e", run_id="run1"))
+    assert result.state == "Succeeded"
+
+    log = Path(result.steps["login"].log_path).read_text()
+    assert "connecting with ***" in log and "user ada" in log and "hunter2" not in log
+    assert Path(result.steps["echo"].log_path).read_text().splitlines()[0] == "again ***"
+    client = MlflowClient(ws.mlflow_uri)
+    (step_run,) = [r for r in client.search_runs([client.get_experiment_by_name("e").experiment_id])
+                   if r.data.tags.get("workbench.step") == "login"]  # fmt: skip
+    assert step_run.data.params == {"dsn": "***", "user": "ada"}
+    manifest = Path(client.download_artifacts(step_run.info.run_id, "workbench/step.json")).read_text()
+    assert "hunter2" not in manifest and "***" in manifest
+    executions = lineage_of_run(mlmd.store, "run1")["executions"]
+    assert len(executions) == 2 and "hunter2" not in json.dumps(executions, default=str)
+
+
+def _run_info():
+    from workbench.tracking import RunInfo
+
+    return RunInfo(run_id="run1", experiment="e", pipeline="p", params={"dsn": "pg://u:hunter2@db"}, secrets=["dsn"])

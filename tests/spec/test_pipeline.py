@@ -341,3 +341,171 @@ def test_step_model_defaults() -> None:
     assert step.retry == RetryPolicy() and step.timeout is None and step.when is None and step.after == []
     assert Step.model_validate({"name": "s", "component": echo_component(), "timeout": 90}).timeout == 90.0
     assert Step.model_validate({"name": "s", "component": echo_component(), "timeout": "1.5h"}).timeout == 5400.0
+
+
+# --------------------------------------------------------------------------- control flow (issue 8)
+
+
+def typed_component(name: str = "c", inputs=(), outputs=()) -> dict[str, Any]:
+    """A container component with typed inputs/outputs: ``inputs=[("x", "Integer")]``."""
+    command: list[Any] = ["echo"] + [{"inputValue": n} for n, _ in inputs] + [{"outputPath": n} for n, _ in outputs]
+    return {
+        "name": name,
+        "inputs": [{"name": n, "type": t} for n, t in inputs],
+        "outputs": [{"name": n, "type": t} for n, t in outputs],
+        "implementation": {"container": {"command": command}},
+    }
+
+
+def control_flow_doc() -> dict[str, Any]:
+    """Every construct at once: loops (literal, parameter, output), branches, one-of, nesting, exit handler."""
+    inner = {
+        "name": "fold",
+        "parameters": [{"name": "k", "type": "Integer"}],
+        "steps": [{"name": "fit", "component": typed_component("fit", [("x", "Integer")], [("score", "Float")]),
+                   "arguments": {"x": "{{params.k}}"}}],
+        "outputs": [{"name": "score", "type": "Float", "from": "{{steps.fit.outputs.score}}"}],
+    }  # fmt: skip
+    return {
+        "name": "flow",
+        "parameters": [{"name": "ks", "type": "JsonArray", "default": [1, 2]}, {"name": "go", "type": "Boolean"}],
+        "steps": [
+            {"name": "split", "component": typed_component("split", outputs=[("parts", "JsonArray")])},
+            {"name": "each", "component": typed_component("each", [("x", "String")], [("y", "Float")]),
+             "arguments": {"x": "{{item}}"}, "forEach": {"items": "{{steps.split.outputs.parts}}", "parallelism": 3}},
+            {"name": "lit", "component": typed_component("lit", [("x", "String")]),
+             "arguments": {"x": "{{item.a}}"}, "forEach": [{"a": 1}, {"a": 2}]},
+            {"name": "cv", "component": inner, "arguments": {"k": "{{item}}"},
+             "forEach": {"items": "{{params.ks}}", "ignoreFailures": True}},
+            {"name": "hi", "component": typed_component("hi", outputs=[("v", "String")]), "when": "{{params.go}}"},
+            {"name": "lo", "component": typed_component("lo", outputs=[("v", "String")]), "when": "not {{params.go}}"},
+            {"name": "use", "component": typed_component("use", [("v", "String"), ("s", "JsonArray")]),
+             "arguments": {"v": "{{oneOf(steps.hi.outputs.v, steps.lo.outputs.v)}}", "s": "{{steps.cv.outputs.score}}"},
+             "displayName": "Use it"},
+        ],
+        "onExit": {"name": "notify", "component": typed_component("notify", [("status", "String")]),
+                   "arguments": {"status": "{{run.status}}"}},
+    }  # fmt: skip
+
+
+def test_control_flow_spec_and_round_trip(tmp_path: Path) -> None:
+    p = pipeline_from_dict(control_flow_doc(), tmp_path)
+    each = p.step("each")
+    assert each.for_each is not None and each.for_each.parallelism == 3 and each.upstream() == {"split"}
+    assert p.step("lit").for_each.items == [{"a": 1}, {"a": 2}]
+    assert p.step("cv").is_pipeline and p.step("cv").for_each.ignore_failures
+    assert p.step("use").upstream() == {"hi", "lo", "cv"}
+    assert p.step("use").display_name == "Use it"
+    assert p.on_exit is not None and p.on_exit.name == "notify"
+    assert [name for name, _ in p.walk()] == ["split", "each", "lit", "cv", "cv.fit", "hi", "lo", "use", "notify"]
+    doc = pipeline_to_document(p)
+    assert pipeline_from_dict(json.loads(json.dumps(doc))) == p
+    path = write(tmp_path, "flow.yaml", json.loads(json.dumps(doc)))
+    assert load_pipeline(path) == p
+
+
+def with_step(index: int, **changes: Any) -> dict[str, Any]:
+    doc = control_flow_doc()
+    doc["steps"][index] = {**doc["steps"][index], **changes}
+    return doc
+
+
+@pytest.mark.parametrize(
+    ("doc", "path", "fragments"),
+    [
+        (with_step(2, forEach={"items": 3}), "steps[2].forEach.items", ("a loop runs over a list, got int",)),
+        (with_step(2, forEach="{{params.go}}"), "steps[2].forEach.items", ("parameter 'go' is Boolean",)),
+        (with_step(1, forEach="{{steps.lit.outputs.nope}}"), "steps[1].forEach.items", ("produces no output 'nope'",)),
+        (with_step(2, forEach="just text"), "steps[2].forEach.items", ("expected a list",)),
+        (with_step(2, forEach=[{"a": 1}, 5]), "steps[2].forEach.items[1]", ("must be a mapping with ['a']",)),
+        (with_step(4, when="{{steps.split.outputs.missing}} == 1"), "steps[4].when", ("produces no output 'missing'",)),
+        (with_step(4, when="{{steps.ghost.outputs.v}}"), "steps[4].when", ("names no step 'ghost'",)),
+        (with_step(4, when="{{item}} > 1"), "steps[4].when", ("only defined in a step with forEach",)),
+        (with_step(4, when="{{run.status}} == 'Failed'"), "steps[4].when", ("use it in the exit handler",)),
+        (with_step(4, when=None), "steps[6].arguments.v", ("step 'hi' has no condition", "always runs")),
+        (with_step(6, arguments={"v": "{{oneOf(steps.hi.outputs.v)}}"}), "steps[6].arguments.v", ("two or more",)),
+        (with_step(6, arguments={"v": "{{items}}"}), "steps[6].arguments.v", ("malformed reference {{items}}",)),
+    ],
+)
+def test_control_flow_errors_name_the_field(tmp_path: Path, doc: dict[str, Any], path: str, fragments: tuple) -> None:
+    with raises_spec(path, *fragments):
+        pipeline_from_dict(doc, tmp_path)
+
+
+def test_loop_over_a_non_list_output_is_refused(tmp_path: Path) -> None:
+    doc = control_flow_doc()
+    doc["steps"][0]["component"] = typed_component("split", outputs=[("parts", "Float")])
+    with raises_spec("steps[1].forEach.items", "output 'parts' of step 'split' is Float"):
+        pipeline_from_dict(doc, tmp_path)
+
+
+def test_loop_over_a_parameter_whose_default_is_not_a_list(tmp_path: Path) -> None:
+    doc = control_flow_doc()
+    doc["parameters"][0] = {"name": "ks", "default": 3}
+    with raises_spec("steps[3].forEach.items", "the default of parameter 'ks' is int"):
+        pipeline_from_dict(doc, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "fragment"),
+    [
+        ({"status": "{{steps.split.outputs.parts}}"}, "step behind {{steps.split.outputs.parts}} may not have run"),
+        ({"status": "{{oneOf(steps.hi.outputs.v, steps.lo.outputs.v)}}"}, "may not have run"),
+    ],
+)
+def test_exit_handler_may_not_consume_step_outputs(tmp_path: Path, arguments: dict[str, Any], fragment: str) -> None:
+    doc = control_flow_doc()
+    doc["onExit"]["arguments"] = arguments
+    with raises_spec("onExit.arguments.status", fragment):
+        pipeline_from_dict(doc, tmp_path)
+
+
+def test_exit_handler_takes_no_after_and_no_clashing_name(tmp_path: Path) -> None:
+    doc = control_flow_doc()
+    doc["onExit"]["after"] = ["split"]
+    with raises_spec("onExit.after", "takes no after"):
+        pipeline_from_dict(doc, tmp_path)
+    doc = control_flow_doc()
+    doc["onExit"]["name"] = "split"
+    with raises_spec("onExit.name", "also a step's name"):
+        pipeline_from_dict(doc, tmp_path)
+
+
+def test_nested_pipeline_errors_name_the_inner_field(tmp_path: Path) -> None:
+    doc = control_flow_doc()
+    doc["steps"][3]["component"]["steps"][0]["arguments"] = {"x": "{{params.nope}}"}
+    with raises_spec("steps[3].component.steps[0].arguments.x", "names no pipeline parameter"):
+        pipeline_from_dict(doc, tmp_path)
+    doc = control_flow_doc()
+    doc["steps"][3]["component"]["outputs"][0]["from"] = "{{steps.fit.outputs.nope}}"
+    with raises_spec("steps[3].component.outputs[0].from", "produces no output 'nope'"):
+        pipeline_from_dict(doc, tmp_path)
+    doc = control_flow_doc()
+    doc["steps"][3]["arguments"] = {"k": "{{item}}", "bogus": 1}
+    with raises_spec("steps[3].arguments.bogus", "pipeline 'fold' has no input 'bogus'"):
+        pipeline_from_dict(doc, tmp_path)
+
+
+def test_nested_pipeline_files_and_recursion(tmp_path: Path) -> None:
+    write(tmp_path, "inner.yaml", {"apiVersion": "workbench.io/v1alpha1", "kind": "Pipeline",
+                                   "metadata": {"name": "inner"},
+                                   "spec": {"steps": [{"name": "a", "component": echo_component()}]}})  # fmt: skip
+    write(tmp_path, "outer.yaml", {"name": "outer", "steps": [{"name": "sub", "component": "inner.yaml"}]})
+    outer = load_pipeline(tmp_path / "outer.yaml")
+    assert outer.step("sub").is_pipeline and outer.step("sub").component.name == "inner"
+    # a.yaml -> b.yaml -> a.yaml
+    write(tmp_path, "a.yaml", {"name": "a", "steps": [{"name": "to-b", "component": "b.yaml"}]})
+    write(tmp_path, "b.yaml", {"name": "b", "steps": [{"name": "to-a", "component": "a.yaml"}]})
+    with raises_spec("steps[0].component", "recursion", "a.yaml -> b.yaml -> a.yaml") as info:
+        load_pipeline(tmp_path / "a.yaml")
+    assert info.value.source == str((tmp_path / "b.yaml").resolve())
+    write(tmp_path, "self.yaml", {"name": "me", "steps": [{"name": "again", "component": "self.yaml"}]})
+    with raises_spec("steps[0].component", "recursion: pipeline self.yaml uses itself"):
+        load_pipeline(tmp_path / "self.yaml")
+
+
+def test_nested_step_names_must_not_clash(tmp_path: Path) -> None:
+    doc = control_flow_doc()
+    doc["steps"].append({"name": "cv.fit", "component": echo_component()})
+    with raises_spec("steps[7].name", "clashes with the steps of the nested pipeline 'cv'"):
+        pipeline_from_dict(doc, tmp_path)

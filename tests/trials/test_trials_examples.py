@@ -35,6 +35,7 @@ EXPERIMENTS = [
     "multi_objective.yaml",
     "warm_start.yaml",
     "kfp/experiment.yaml",
+    "kfold-cv.yaml",
 ]
 PIPELINES = ["kfp/pipeline.yaml"]
 COMPONENTS = ["kfp/components/preprocess.yaml"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -113,6 +114,23 @@ class OutputRef:
         return self.outputs[step][name]
 
 
+@dataclass
+class Source:
+    """What a reference stands for: an output file (``path``, read on demand) or a value."""
+
+    value: Any = None
+    path: str | None = None
+    type: str | None = None
+
+    def get(self) -> Any:
+        """The value (an output file is read and converted to its type)."""
+        return read_value(self.path, self.type) if self.path is not None else self.value
+
+
+#: ``lookup(ref)`` -> the ``Source`` of a reference body (``params.x``, ``steps.s.outputs.o``, ``item``, ...).
+Lookup = Callable[[str], Source]
+
+
 def reference_value(ref: str, params: dict[str, Any], upstream: OutputRef) -> Any:
     if ref.startswith("params."):
         return params.get(ref[len("params.") :])
@@ -120,22 +138,38 @@ def reference_value(ref: str, params: dict[str, Any], upstream: OutputRef) -> An
 
 
 def resolve_inputs(step: Step, params: dict[str, Any], upstream: OutputRef) -> dict[str, Resolved]:
-    """Resolve every input of ``step``'s component from arguments, references and defaults."""
+    """Resolve every input of ``step``'s component from parameter values and upstream output files."""
+
+    def lookup(ref: str) -> Source:
+        if ref.startswith("steps."):
+            path, type_name = upstream.path(ref)
+            return Source(path=path, type=type_name)
+        return Source(value=reference_value(ref, params, upstream))
+
+    return resolve_step_inputs(step, lookup)
+
+
+def resolve_step_inputs(step: Step, lookup: Lookup) -> dict[str, Resolved]:
+    """Resolve every input of ``step``'s component from arguments, references (through ``lookup``) and defaults."""
     resolved: dict[str, Resolved] = {}
     for inp in step.component.inputs:
         if inp.name in step.arguments:
             arg = step.arguments[inp.name]
             match = REFERENCE.fullmatch(arg.strip()) if isinstance(arg, str) else None
-            if match and match.group(1).startswith("steps."):
-                path, up_type = upstream.path(match.group(1))
-                resolved[inp.name] = Resolved(type=inp.type or up_type, path=path, is_artifact=inp.is_artifact)
-            elif match:
-                value = reference_value(match.group(1), params, upstream)
+            source = lookup(match.group(1).strip()) if match else None
+            if source is not None and source.path is not None:
+                resolved[inp.name] = Resolved(
+                    type=inp.type or source.type, path=source.path, is_artifact=inp.is_artifact
+                )
+            elif source is not None:
+                value = source.value
                 resolved[inp.name] = Resolved(type=inp.type, value=convert(value, inp.type), present=value is not None)
             elif isinstance(arg, str) and REFERENCE.search(arg):
-                text = REFERENCE.sub(lambda m: encode(reference_value(m.group(1), params, upstream)), arg)
+                text = REFERENCE.sub(lambda m: encode(lookup(m.group(1).strip()).get()), arg)
                 resolved[inp.name] = Resolved(type=inp.type, value=convert(text, inp.type))
             else:
+                if isinstance(arg, (list, dict)):  # references inside a literal list or mapping
+                    arg = _substitute(arg, lookup)
                 resolved[inp.name] = Resolved(type=inp.type, value=convert(arg, inp.type), is_artifact=inp.is_artifact)
                 if inp.is_artifact and isinstance(arg, str):
                     resolved[inp.name].path = arg
@@ -144,6 +178,22 @@ def resolve_inputs(step: Step, params: dict[str, Any], upstream: OutputRef) -> d
         else:
             resolved[inp.name] = Resolved(type=inp.type, present=False)
     return resolved
+
+
+def _substitute(value: Any, lookup: Lookup) -> Any:
+    """A literal list/mapping with every reference inside replaced by its value."""
+    if isinstance(value, str):
+        match = REFERENCE.fullmatch(value.strip())
+        if match:
+            return lookup(match.group(1).strip()).get()
+        if REFERENCE.search(value):
+            return REFERENCE.sub(lambda m: encode(lookup(m.group(1).strip()).get()), value)
+        return value
+    if isinstance(value, list):
+        return [_substitute(v, lookup) for v in value]
+    if isinstance(value, dict):
+        return {k: _substitute(v, lookup) for k, v in value.items()}
+    return value
 
 
 def expand(item: Any, inputs: dict[str, Resolved], outputs: dict[str, str], scratch: Path) -> list[str]:

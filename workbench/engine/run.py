@@ -21,23 +21,44 @@ Example:
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import queue
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from workbench.backends import BaseBackend, StepLaunch, StepLaunchError
-from workbench.engine._inputs import OutputRef, Resolved, build_argv, convert, read_value, resolve_inputs
+from workbench.engine._inputs import (
+    Lookup,
+    Resolved,
+    Source,
+    _substitute,
+    build_argv,
+    convert,
+    read_value,
+    resolve_step_inputs,
+)
 from workbench.engine.cache import BaseStepCache, FileStamp, cache_key, component_digest, content_digest
 from workbench.engine.collector import FileTailer, MetricsCollector, wait_quietly
-from workbench.spec import PARAMETER_TYPES, MetricsCollectorSpec, Pipeline, Step, evaluate_condition, split_output_ref
-from workbench.spec._condition import condition_references
-from workbench.spec._pipeline import references
+from workbench.spec import (
+    ARTIFACT_TYPES,
+    PARAMETER_TYPES,
+    Component,
+    MetricsCollectorSpec,
+    Pipeline,
+    Step,
+    evaluate_condition,
+    split_output_ref,
+)
+from workbench.spec._condition import REFERENCE, condition_references, one_of_alternatives, ref_kind
+from workbench.spec._pipeline import step_references
 from workbench.tracking._base import BaseRecorder, OutputArtifact, StepInfo
+from workbench.tracking._common import is_secret, scrub, secret_values
 from workbench.workspace import Workspace
 
 log = logging.getLogger("workbench.engine")
@@ -90,30 +111,96 @@ class RunResult:
 
 @dataclass
 class _StepJob:
-    """Everything a step's thread works with (one per step of a run)."""
+    """Everything a step's thread works with (one per step instance of a run)."""
 
     pipeline: Pipeline
     step: Step
-    params: dict[str, Any]
-    outputs: OutputRef
+    #: The instance name: ``train``, ``train[3]``, ``cv.fit``, ``cv[2].fit``.
+    name: str
+    #: Resolves the step's references (parameters, upstream outputs, ``{{item}}``, ``{{run.*}}``).
+    lookup: Lookup
     result: StepResult
     ctx: RunContext
     collector: MetricsCollector
     cancel: threading.Event
+    #: The pipelines this step is nested in, outermost first (the step's own pipeline last).
+    chain: tuple[Pipeline, ...] = ()
+    #: Content digests of outputs produced in this run, by path (input digests of cache keys).
+    digests: dict[str, str] = field(default_factory=dict)
+    #: Posted on the scheduler's queue when the step has ended.
+    token: Any = None
+
+
+_NO_ITEM = object()
+
+
+def _secret_inputs(pipeline: Pipeline, step: Step) -> list[str]:
+    """Inputs of a step whose values are secret: marked on the component, or fed by a secret pipeline parameter."""
+    names = {i.name for i in step.component.inputs if i.secret}
+    secret_params = {p.name for p in pipeline.parameters if p.secret or is_secret(p.name)}
+    for name, value in step.arguments.items():
+        if isinstance(value, str) and any(f"{{{{params.{p}}}}}" in value for p in secret_params):
+            names.add(name)
+    return sorted(names)
+
+
+@dataclass(eq=False)
+class _Scope:
+    """One instance of a pipeline: the top-level run, a nested pipeline step or one of its iterations."""
+
+    pipeline: Pipeline
+    #: Prepended to the step names of this instance (``""``, ``"cv."``, ``"cv[2]."``).
+    prefix: str
+    params: dict[str, Source]
+    chain: tuple[Pipeline, ...]
+    nodes: dict[str, _Node] = field(default_factory=dict)
+
+
+@dataclass(eq=False)
+class _Node:
+    """A step instance in the run's graph: a task (one process/pod), a nested pipeline, or a loop."""
+
+    name: str
+    step: Step
+    scope: _Scope
+    kind: str  # "task" | "pipeline" | "loop" | "root"
+    result: StepResult
+    parent: _Node | None
+    cancel: threading.Event
+    item: Any = _NO_ITEM
+    #: An iteration of a loop: its dependencies were checked by the loop.
+    iteration: bool = False
+    #: Upstream steps (same scope) not settled yet; the node is activated when this reaches 0.
+    waiting: int = 0
+    dependents: list[_Node] = field(default_factory=list)
+    outputs: dict[str, Source] = field(default_factory=dict)
+    settled: bool = False
+    # Groups (pipeline, loop, root):
+    children: list[_Node] = field(default_factory=list)
+    left: int = 0
+    pending: deque[_Node] = field(default_factory=deque)
+    ignore_failures: bool = False
+    #: Failed task results inside this group that make it fail (ignored iterations are not here).
+    failures: list[StepResult] = field(default_factory=list)
+    inner: _Scope | None = None
 
 
 class _Log:
     """A capped, line-buffered log file."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, hidden: list[str] | None = None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._fh = path.open("a", encoding="utf-8", errors="replace")
         self._size = path.stat().st_size
         self._capped = False
+        #: Secret values cut out of every line (a step that prints its password does not put it in the log).
+        self.hidden = hidden or []
 
     def write(self, line: str) -> None:
         if self._capped:
             return
+        if self.hidden:
+            line = scrub(line, self.hidden)
         self._size += len(line) + 1
         if self._size > MAX_LOG_BYTES:
             self._fh.write(f"[workbench] log truncated at {MAX_LOG_BYTES // (1024 * 1024)} MB\n")
@@ -171,54 +258,7 @@ class PipelineRunner:
             stdout=kind in ("StdOut", "File"),
         )
         params = self._params(pipeline, arguments)
-        results = {s.name: StepResult(s.name) for s in pipeline.steps}
-        order = pipeline.topological_order()
-        upstream = {s.name: s.upstream() for s in pipeline.steps}
-        done: queue.Queue[str] = queue.Queue()
-        running: set[str] = set()
-        # Only this thread decides what is settled: a step counts as done when its thread has
-        # posted it (outputs registered), not when its state changes.
-        settled: set[str] = set()
-        outputs = OutputRef({})
-
-        while True:
-            for name in order:
-                result = results[name]
-                if name in settled or name in running:
-                    continue
-                if not upstream[name] <= settled:
-                    continue
-                step = pipeline.step(name)
-                verdict = self._gate(step, results, params, outputs, cancel)
-                if verdict is not None:
-                    result.state, result.message = verdict
-                    self._record_settled(step, result, ctx, params)
-                    settled.add(name)
-                    continue
-                running.add(name)
-                result.state = "Running"
-                threading.Thread(
-                    target=self._execute,
-                    args=(_StepJob(pipeline, step, params, outputs, results[name], ctx, collector, cancel), done),
-                    name=f"step-{ctx.run_id[:8]}-{name}",
-                    daemon=True,
-                ).start()
-            if not running:
-                break
-            finished = done.get()
-            running.discard(finished)
-            settled.add(finished)
-
-        states = [r.state for r in results.values()]
-        if cancel.is_set() and "Failed" not in states:
-            state, message = "Cancelled", "the run was cancelled"
-        elif "Failed" in states or "Cancelled" in states:
-            failed = [r for r in results.values() if r.state == "Failed"]
-            state = "Failed"
-            message = "; ".join(f"step {r.name}: {r.message}" for r in failed) or "a step was cancelled"
-        else:
-            state, message = "Succeeded", ""
-        return RunResult(ctx.run_id, state, results, collector, message)
+        return _Run(self, pipeline, params, ctx, cancel, collector).execute()
 
     # ------------------------------------------------------------------ helpers
 
@@ -238,41 +278,14 @@ class PipelineRunner:
             values[p.name] = convert(raw, p.type) if raw is not None else None
         return values
 
-    def _gate(
-        self,
-        step: Step,
-        results: dict[str, StepResult],
-        params: dict[str, Any],
-        outputs: OutputRef,
-        cancel: threading.Event,
-    ) -> tuple[str, str] | None:
-        """Decide whether a ready step runs: ``None`` to run it, else (state, message)."""
-        if cancel.is_set():
-            return "Cancelled", "the run was cancelled"
-        for dep in sorted(step.upstream()):
-            if results[dep].state in ("Failed", "Cancelled"):
-                return "Cancelled", f"upstream step {dep} {results[dep].state.lower()}"
-        for ref in references(step.arguments) + (condition_references(step.when) if step.when else []):
-            if ref.startswith("steps.") and results[split_output_ref(ref)[0]].state == "Skipped":
-                return "Skipped", f"it uses {ref}, which was not produced"
-        if step.when:
-            try:
-                values = {}
-                for ref in condition_references(step.when):
-                    values[ref] = params.get(ref[7:]) if ref.startswith("params.") else outputs.value(ref)
-                if not evaluate_condition(step.when, values):
-                    return "Skipped", f"condition is false: {step.when}"
-            except Exception as err:  # a bad value in a user's condition
-                return "Failed", f"cannot evaluate condition {step.when!r}: {err}"
-        return None
-
-    def _record_settled(self, step: Step, result: StepResult, ctx: RunContext, params: dict[str, Any]) -> None:
+    def _record_settled(self, name: str, step: Step, result: StepResult, ctx: RunContext) -> None:
+        """Record a step instance that ended without running (Skipped, Cancelled, or Failed before starting)."""
         now = time.time()
         result.started = result.finished = now
         info = StepInfo(
             run_id=ctx.run_id,
             experiment=ctx.experiment,
-            step=step.name,
+            step=name,
             component=step.component.name,
             component_digest=step.component.digest(),
             attempt=0,
@@ -284,17 +297,18 @@ class PipelineRunner:
         )
         self.recorder.step_finished(info)
 
-    def _workdir(self, pipeline: Pipeline, step: Step, step_dir: Path) -> str:
-        impl = step.component.implementation
+    def _workdir(self, job: _StepJob, step_dir: Path) -> str:
+        impl = job.step.component.implementation
         if impl.container is not None:
             wd = impl.container.working_dir
             if wd and os.path.isabs(wd) and os.path.isdir(wd):
                 return wd
-            if pipeline.base_dir:
-                return pipeline.base_dir
+            for pipeline in reversed(job.chain or (job.pipeline,)):  # the innermost pipeline that has a folder
+                if pipeline.base_dir:
+                    return pipeline.base_dir
         return str(step_dir)
 
-    def _env(self, step: Step, ctx: RunContext) -> dict[str, str]:
+    def _env(self, step: Step, ctx: RunContext, name: str) -> dict[str, str]:
         env = dict(os.environ)
         if step.component.implementation.container is not None:
             env.update(step.component.implementation.container.env)
@@ -305,35 +319,29 @@ class PipelineRunner:
                 "WORKBENCH_EXPERIMENT": ctx.experiment,
                 "WORKBENCH_NAMESPACE": ctx.namespace,
                 "WORKBENCH_RUN_ID": ctx.run_id,
-                "WORKBENCH_STEP": step.name,
+                "WORKBENCH_STEP": name,
             }
         )
         if ctx.trial_number is not None:
             env["WORKBENCH_TRIAL"] = str(ctx.trial_number)
         return env
 
-    def _execute(self, job: _StepJob, done: queue.Queue[str]) -> None:
-        step, outputs, result = job.step, job.outputs, job.result
+    def _execute(self, job: _StepJob, done: queue.Queue[Any]) -> None:
+        result = job.result
         try:
             self._attempts(job)
         except Exception as err:  # never let a step thread die silently
-            log.exception("step %s failed inside the engine", step.name)
+            log.exception("step %s failed inside the engine", job.name)
             result.state, result.message = "Failed", f"internal error: {type(err).__name__}: {err}"
         finally:
-            if result.state in ("Succeeded", "Cached"):
-                types = {o.name: o.type for o in step.component.outputs}
-                outputs.outputs[step.name] = {n: (p, types.get(n)) for n, p in result.outputs.items()}
-                outputs.digests.update(
-                    {p: result.stamps[n].digest for n, p in result.outputs.items() if n in result.stamps}
-                )
-            done.put(step.name)
+            done.put(job.token)
 
     def _attempts(self, job: _StepJob) -> None:
         step, result, ctx, cancel = job.step, job.result, job.ctx, job.cancel
         run_dir = self.workspace.runs / ctx.run_id
-        step_dir = run_dir / step.name
-        out_dir = self.workspace.artifacts / ctx.experiment / ctx.run_id / step.name
-        result.log_path = str(run_dir / f"{step.name}.log")
+        step_dir = run_dir / job.name
+        out_dir = self.workspace.artifacts / ctx.experiment / ctx.run_id / job.name
+        result.log_path = str(run_dir / f"{job.name}.log")
         policy = step.retry
         for attempt in range(1, policy.limit + 2):
             result.attempts = attempt
@@ -341,15 +349,16 @@ class PipelineRunner:
             if result.state != "Failed" or cancel.is_set() or attempt > policy.limit or result.exit_code is None:
                 return
             delay = min(policy.backoff * policy.factor ** (attempt - 1), policy.max_backoff)
-            log.info("step %s failed (attempt %d); retrying in %.1fs", step.name, attempt, delay)
+            log.info("step %s failed (attempt %d); retrying in %.1fs", job.name, attempt, delay)
             if wait_quietly(delay, cancel):
                 result.state, result.message = "Cancelled", "cancelled during retry backoff"
                 return
 
     def _attempt(self, job: _StepJob, step_dir: Path, out_dir: Path, attempt: int) -> None:
-        pipeline, step, params, outputs = job.pipeline, job.step, job.params, job.outputs
+        step, name = job.step, job.name
         result, ctx, collector, cancel = job.result, job.ctx, job.collector, job.cancel
         comp = step.component
+        assert isinstance(comp, Component)
         result.exit_code = None
         result.started = time.time()
         out_paths = {o.name: str(out_dir / o.name) for o in comp.outputs}
@@ -357,7 +366,7 @@ class PipelineRunner:
         info = StepInfo(
             run_id=ctx.run_id,
             experiment=ctx.experiment,
-            step=step.name,
+            step=name,
             component=comp.name,
             component_digest=comp.digest(),
             attempt=attempt,
@@ -366,40 +375,48 @@ class PipelineRunner:
             started=result.started,
         )
         try:
-            inputs = resolve_inputs(step, params, outputs)
+            inputs = resolve_step_inputs(step, job.lookup)
             argv = build_argv(comp, inputs, out_paths, step_dir / "inputs")
         except (ValueError, KeyError, OSError) as err:
             result.state, result.message = "Failed", f"cannot resolve inputs: {err}"
             self._finish(info, result, {}, step)
             return
-        workdir = self._workdir(pipeline, step, step_dir)
+        workdir = self._workdir(job, step_dir)
         argv, metrics_file = self._metrics_file(argv, step_dir, workdir)
         info.inputs = {n: r.get_value() for n, r in inputs.items() if not r.is_artifact and r.present}
         info.input_artifacts = {
-            n: (r.path or "", r.type or "Artifact") for n, r in inputs.items() if r.is_artifact and r.path
+            n: (self.backend.artifact_uri(r.path), r.type or "Artifact")
+            for n, r in inputs.items()
+            if r.is_artifact and r.path
         }
+        info.secrets = _secret_inputs(job.pipeline, step)
         info.command = argv
-        policy = self._cache_policy(pipeline, step)
+        info.env = {**(comp.implementation.container.env if comp.implementation.container else {}), **step.env}
+        info.image = comp.implementation.container.image if comp.implementation.container else ""
+        policy = self._cache_policy(job.chain or (job.pipeline,), step)
         if policy is not None:
-            info.cache_key = self._cache_key(step, inputs, argv, workdir, outputs)
+            info.cache_key = self._cache_key(step, inputs, argv, workdir, job.digests)
             if attempt == 1 and self._reuse(info, result, step, collector, policy):
                 return
         launch = StepLaunch(
             argv=argv,
-            env={**self._env(step, ctx), **({"WORKBENCH_METRICS_FILE": str(metrics_file)} if metrics_file else {})},
+            env={
+                **self._env(step, ctx, name),
+                **({"WORKBENCH_METRICS_FILE": str(metrics_file)} if metrics_file else {}),
+            },
             workdir=workdir,
-            name=f"{ctx.run_id[:12]}-{step.name}",
+            name=f"{ctx.run_id[:12]}-{name}",
             image=comp.implementation.container.image if comp.implementation.container else "",
             labels={
                 "workbench.io/experiment": ctx.experiment,
                 "workbench.io/run": ctx.run_id,
-                "workbench.io/step": step.name,
+                "workbench.io/step": name,
                 **({"workbench.io/trial": str(ctx.trial_number)} if ctx.trial_number is not None else {}),
             },
             experiment=ctx.experiment,
             namespace=ctx.namespace,
             run_id=ctx.run_id,
-            step=step.name,
+            step=name,
             trial=ctx.trial_number,
             attempt=attempt,
             timeout=step.timeout,
@@ -408,11 +425,11 @@ class PipelineRunner:
             own_env={**(comp.implementation.container.env if comp.implementation.container else {}), **step.env},
             entrypoint_args=bool(comp.implementation.container and not comp.implementation.container.command),
             outputs=dict(out_paths),
-            input_paths=sorted(path for path, _ in info.input_artifacts.values()),
+            input_paths=sorted(r.path for r in inputs.values() if r.is_artifact and r.path),
             cancel=cancel,
         )
         self.recorder.step_started(info)
-        logfile = _Log(Path(result.log_path))
+        logfile = _Log(Path(result.log_path), secret_values(info.inputs, info.secrets))
         if attempt > 1:
             logfile.write(f"[workbench] attempt {attempt}")
         try:
@@ -426,18 +443,18 @@ class PipelineRunner:
         tailer = None
         if metrics_file is not None:
             metrics_file.unlink(missing_ok=True)
-            tailer = FileTailer(metrics_file, collector, self._file_format(), origin=step.name).start()
+            tailer = FileTailer(metrics_file, collector, self._file_format(), origin=name).start()
 
         last_line = [""]
 
         def pump() -> None:
             for line in handle.lines():
                 logfile.write(line)
-                collector.feed(line, origin=step.name)
+                collector.feed(line, origin=name)
                 if line.strip():
-                    last_line[0] = line.strip()
+                    last_line[0] = scrub(line.strip(), logfile.hidden)
 
-        reader = threading.Thread(target=pump, name=f"log-{step.name}", daemon=True)
+        reader = threading.Thread(target=pump, name=f"log-{name}", daemon=True)
         reader.start()
         deadline = time.monotonic() + step.timeout if step.timeout else None
         outcome = ""
@@ -476,7 +493,7 @@ class PipelineRunner:
                 if policy is not None:
                     result.stamps = {n: FileStamp.of(p) for n, p in out_paths.items()}
         logfile.write(
-            f"[workbench] step {step.name} {result.state.lower()}" + (f": {result.message}" if result.message else "")
+            f"[workbench] step {name} {result.state.lower()}" + (f": {result.message}" if result.message else "")
         )
         logfile.close()
         self._finish(info, result, out_paths if result.state == "Succeeded" else {}, step)
@@ -513,25 +530,32 @@ class PipelineRunner:
 
     # ------------------------------------------------------------------ caching
 
-    def _cache_policy(self, pipeline: Pipeline, step: Step) -> tuple[float | None] | None:
-        """``None`` when this step must run; else ``(max_staleness,)``."""
+    def _cache_policy(self, chain: tuple[Pipeline, ...], step: Step) -> tuple[float | None] | None:
+        """``None`` when this step must run; else ``(max_staleness,)``.
+
+        ``chain`` holds the pipelines the step is nested in (outermost first): caching is on when
+        the step says so, else when every enclosing pipeline allows it; the innermost staleness wins.
+        """
         if self.cache is None:
             return None
-        enabled = step.cache if step.cache is not None else pipeline.cache
+        enabled = step.cache if step.cache is not None else all(p.cache for p in chain)
         if not enabled:
             return None
-        staleness = step.max_cache_staleness if step.max_cache_staleness is not None else pipeline.max_cache_staleness
+        staleness = step.max_cache_staleness
+        for pipeline in reversed(chain):
+            if staleness is None:
+                staleness = pipeline.max_cache_staleness
         return (staleness,)
 
     def _cache_key(
-        self, step: Step, inputs: dict[str, Resolved], argv: list[str], workdir: str, outputs: OutputRef
+        self, step: Step, inputs: dict[str, Resolved], argv: list[str], workdir: str, digests: dict[str, str]
     ) -> str:
         comp = step.component
         parameters = {n: r.get_value() for n, r in inputs.items() if not r.is_artifact and r.present}
         artifacts = {}
         for name, r in inputs.items():
             if r.is_artifact and r.path:
-                digest = outputs.digests.get(r.path)
+                digest = digests.get(r.path)
                 if digest is None:  # external data (not produced in this run): hash it now
                     digest = content_digest(r.path) if os.path.exists(r.path) else f"missing:{r.path}"
                 artifacts[name] = digest
@@ -552,7 +576,7 @@ class PipelineRunner:
         try:
             hit = self.cache.lookup(info.cache_key, names, max_staleness=policy[0])
         except Exception as err:  # a lineage store that is down must not fail the step: run it
-            log.warning("step cache lookup failed (running step %s): %s", step.name, err)
+            log.warning("step cache lookup failed (running step %s): %s", info.step, err)
             return False
         if hit is None:
             return False
@@ -568,7 +592,7 @@ class PipelineRunner:
                     if line.startswith("[workbench]"):
                         continue
                     logfile.write(line)
-                    collector.feed(line, origin=step.name)
+                    collector.feed(line, origin=info.step)
         logfile.close()
         result.state, result.message, result.exit_code = "Cached", f"reused outputs of {result.cached_from}", 0
         self._finish(info, result, result.outputs, step)
@@ -581,7 +605,8 @@ class PipelineRunner:
         types = {o.name: o.type for o in step.component.outputs}
         info.outputs = []
         for name, path in out_paths.items():
-            out = OutputArtifact(name=name, uri=path, type=types.get(name) or "String")
+            uri = self.backend.artifact_uri(path)
+            out = OutputArtifact(name=name, uri=uri, path=path if uri != path else "", type=types.get(name) or "String")
             stamp = result.stamps.get(name)
             if stamp is not None:
                 out.digest, out.size, out.mtime_ns = stamp.digest, stamp.size, stamp.mtime_ns
@@ -592,6 +617,372 @@ class PipelineRunner:
                     out.value = None
             info.outputs.append(out)
         self.recorder.step_finished(info)
+
+
+_FAILED = ("Failed", "Cancelled")
+_PRODUCED = ("Succeeded", "Cached")
+
+
+class _Run:
+    """The scheduler of one run: a graph of step instances, activated as their in-degree drops to zero.
+
+    Each settled instance decrements the waiting count of its dependents (and of its group), so a
+    completion costs O(its edges), never a scan of the whole graph. Loops create their iterations
+    when their items are known; nested pipelines create their steps when they start. Everything
+    here happens on the calling thread; step threads only post their node on ``done``.
+    """
+
+    def __init__(
+        self,
+        runner: PipelineRunner,
+        pipeline: Pipeline,
+        params: dict[str, Any],
+        ctx: RunContext,
+        cancel: threading.Event,
+        collector: MetricsCollector,
+    ) -> None:
+        self.runner = runner
+        self.pipeline = pipeline
+        self.ctx = ctx
+        self.cancel = cancel
+        self.collector = collector
+        self.done: queue.Queue[_Node] = queue.Queue()
+        self.work: deque[_Node] = deque()
+        self.running = 0
+        self.results: dict[str, StepResult] = {}
+        #: Names of the nested pipeline and loop instances (not tasks).
+        self.groups: set[str] = set()
+        self.digests: dict[str, str] = {}
+        self.run_info: dict[str, Any] = {}
+        self.scope = _Scope(pipeline, "", {k: Source(value=v) for k, v in params.items()}, (pipeline,))
+        self.root = _Node("", pipeline.steps[0], self.scope, "root", StepResult(""), None, cancel)
+        self.exit_root: _Node | None = None
+        self.exit_node: _Node | None = None
+
+    # ------------------------------------------------------------------ main loop
+
+    def execute(self) -> RunResult:
+        self._populate(self.scope, self.root)
+        while True:
+            while self.work:
+                self._activate(self.work.popleft())
+            if self.running == 0:
+                break
+            node = self.done.get()
+            self.running -= 1
+            self._task_done(node)
+        return self._result()
+
+    def _result(self) -> RunResult:
+        state, message = self.run_info.get("status", "Succeeded"), self.run_info.get("message", "")
+        exit_node = self.exit_node
+        if exit_node is not None and exit_node.result.state in _FAILED and state == "Succeeded":
+            state = "Failed"
+            message = f"exit handler {exit_node.name}: {exit_node.result.message}"
+        return RunResult(self.ctx.run_id, state, self.results, self.collector, message)
+
+    # ------------------------------------------------------------------ graph
+
+    def _new(self, name: str, step: Step, scope: _Scope, kind: str, parent: _Node, **extra: Any) -> _Node:
+        if name in self.results:  # the spec forbids this; never overwrite a result silently
+            raise RuntimeError(f"two step instances named {name!r}")
+        node = _Node(name, step, scope, kind, StepResult(name), parent, parent.cancel, **extra)
+        self.results[name] = node.result
+        if kind != "task":
+            self.groups.add(name)
+        parent.children.append(node)
+        parent.left += 1
+        return node
+
+    @staticmethod
+    def _kind(step: Step) -> str:
+        return "pipeline" if isinstance(step.component, Pipeline) else "task"
+
+    def _populate(self, scope: _Scope, parent: _Node) -> None:
+        """Create the step instances of one pipeline instance; queue those with no upstream step."""
+        for step in scope.pipeline.steps:
+            kind = "loop" if step.for_each is not None else self._kind(step)
+            scope.nodes[step.name] = self._new(scope.prefix + step.name, step, scope, kind, parent)
+        for node in scope.nodes.values():
+            upstream = node.step.upstream()
+            node.waiting = len(upstream)
+            for name in upstream:
+                scope.nodes[name].dependents.append(node)
+        self.work.extend(node for node in scope.nodes.values() if node.waiting == 0)
+
+    # ------------------------------------------------------------------ activation
+
+    def _activate(self, node: _Node) -> None:
+        verdict = self._gate(node)
+        if verdict is not None:
+            node.result.state, node.result.message = verdict
+            self.runner._record_settled(node.name, node.step, node.result, self.ctx)
+            self._settle(node)
+            return
+        node.result.state = "Running"
+        node.result.started = time.time()
+        try:
+            if node.kind == "task":
+                self._start_task(node)
+            elif node.kind == "pipeline":
+                self._start_pipeline(node)
+            else:
+                self._start_loop(node)
+        except (ValueError, KeyError, TypeError, OSError) as err:
+            node.result.state, node.result.message = "Failed", str(err)
+            self.runner._record_settled(node.name, node.step, node.result, self.ctx)
+            self._settle(node)
+
+    def _gate(self, node: _Node) -> tuple[str, str] | None:
+        """Decide whether a ready instance runs: ``None`` to run it, else (state, message)."""
+        if node.cancel.is_set():
+            return "Cancelled", "the run was cancelled"
+        step, scope = node.step, node.scope
+        if not node.iteration:
+            for dep in sorted(step.upstream()):
+                upstream = scope.nodes[dep].result
+                if upstream.state in _FAILED:
+                    return "Cancelled", f"upstream step {upstream.name} {upstream.state.lower()}"
+            for ref in step_references(step):
+                if ref_kind(ref) in ("steps", "oneOf"):
+                    if not any(self._available(scope, alt) for alt in one_of_alternatives(ref)):
+                        return "Skipped", f"it uses {ref}, which was not produced"
+        if step.when:
+            refs = condition_references(step.when)
+            if node.kind == "loop" and any(ref_kind(r) == "item" for r in refs):
+                return None  # decided per iteration
+            try:
+                values = {ref: self._lookup(node, ref).get() for ref in refs}
+                if not evaluate_condition(step.when, values):
+                    return "Skipped", f"condition is false: {step.when}"
+            except Exception as err:  # a bad value in a user's condition
+                return "Failed", f"cannot evaluate condition {step.when!r}: {err}"
+        return None
+
+    @staticmethod
+    def _available(scope: _Scope, ref: str) -> bool:
+        producer, output = split_output_ref(ref)
+        return output in scope.nodes[producer].outputs
+
+    def _lookup(self, node: _Node, ref: str) -> Source:
+        """The source of a reference, as seen by ``node``."""
+        kind = ref_kind(ref)
+        if kind == "params":
+            return node.scope.params.get(ref[len("params.") :], Source())
+        if kind == "steps":
+            producer, output = split_output_ref(ref)
+            found = node.scope.nodes[producer].outputs.get(output)
+            if found is None:
+                raise ValueError(f"{{{{{ref}}}}} was not produced")
+            return found
+        if kind == "oneOf":
+            produced = [alt for alt in one_of_alternatives(ref) if self._available(node.scope, alt)]
+            if len(produced) != 1:
+                ran = ", ".join(produced) or "none"
+                raise ValueError(f"{{{{{ref}}}}} needs exactly one branch to have run (produced: {ran})")
+            return self._lookup(node, produced[0])
+        if kind == "run":
+            return Source(value=self.run_info.get(ref[len("run.") :]))
+        if node.item is _NO_ITEM:
+            raise ValueError(f"{{{{{ref}}}}} is only defined in a step with forEach")
+        value = node.item
+        for key in ref.split(".")[1:]:
+            if not isinstance(value, dict) or key not in value:
+                raise ValueError(f"{{{{{ref}}}}}: item {str(node.item)[:80]!r} has no field {key!r}")
+            value = value[key]
+        return Source(value=value)
+
+    def _argument(self, node: _Node, value: Any, type_name: str | None) -> Source:
+        """The source of one argument (a nested pipeline's parameter value)."""
+        if isinstance(value, str):
+            match = REFERENCE.fullmatch(value.strip())
+            if match:
+                source = self._lookup(node, match.group(1).strip())
+                if source.path is None and type_name not in ARTIFACT_TYPES:
+                    return Source(value=convert(source.value, type_name), type=type_name)
+                return source
+            if REFERENCE.search(value):
+                value = REFERENCE.sub(lambda m: _text(self._lookup(node, m.group(1).strip()).get()), value)
+        return Source(value=convert(value, type_name) if type_name not in ARTIFACT_TYPES else value, type=type_name)
+
+    def _start_task(self, node: _Node) -> None:
+        job = _StepJob(
+            pipeline=node.scope.pipeline,
+            step=node.step,
+            name=node.name,
+            lookup=lambda ref: self._lookup(node, ref),
+            result=node.result,
+            ctx=self.ctx,
+            collector=self.collector,
+            cancel=node.cancel,
+            chain=node.scope.chain,
+            digests=self.digests,
+            token=node,
+        )
+        self.running += 1
+        threading.Thread(
+            target=self.runner._execute,
+            args=(job, self.done),
+            name=f"step-{self.ctx.run_id[:8]}-{node.name}",
+            daemon=True,
+        ).start()
+
+    def _start_pipeline(self, node: _Node) -> None:
+        sub = node.step.component
+        assert isinstance(sub, Pipeline)
+        params: dict[str, Source] = {}
+        for param in sub.parameters:
+            if param.name in node.step.arguments:
+                params[param.name] = self._argument(node, node.step.arguments[param.name], param.type)
+            else:
+                default = convert(param.default, param.type) if param.default is not None else None
+                params[param.name] = Source(value=default, type=param.type)
+        node.inner = _Scope(sub, node.name + ".", params, (*node.scope.chain, sub))
+        self._populate(node.inner, node)
+
+    def _start_loop(self, node: _Node) -> None:
+        loop = node.step.for_each
+        assert loop is not None
+        ref = loop.reference()
+        if ref is None:  # a literal list; references inside it are resolved
+            items = _substitute(loop.items, lambda r: self._lookup(node, r))
+        else:
+            items = self._lookup(node, ref).get()
+            if isinstance(items, str):  # an untyped output holding JSON
+                try:
+                    items = json.loads(items)
+                except ValueError:
+                    pass
+            if not isinstance(items, list):
+                raise ValueError(f"forEach items {{{{{ref}}}}}: expected a JSON list, got {str(items)[:80]!r}")
+        node.ignore_failures = loop.ignore_failures
+        kind = self._kind(node.step)
+        children = [
+            self._new(f"{node.name}[{index}]", node.step, node.scope, kind, node, item=item, iteration=True)
+            for index, item in enumerate(items)
+        ]
+        if not children:
+            self._finish_group(node)
+            return
+        limit = loop.parallelism or len(children)
+        self.work.extend(children[:limit])
+        node.pending.extend(children[limit:])
+
+    # ------------------------------------------------------------------ settling
+
+    def _task_done(self, node: _Node) -> None:
+        result = node.result
+        if result.state in _PRODUCED:
+            types = {o.name: o.type for o in node.step.component.outputs}
+            node.outputs = {n: Source(path=p, type=types.get(n)) for n, p in result.outputs.items()}
+            self.digests.update({p: result.stamps[n].digest for n, p in result.outputs.items() if n in result.stamps})
+        self._settle(node)
+
+    def _settle(self, node: _Node) -> None:
+        node.settled = True
+        if node.result.finished is None:
+            node.result.finished = time.time()
+        for dependent in node.dependents:
+            dependent.waiting -= 1
+            if dependent.waiting == 0:
+                self.work.append(dependent)
+        parent = node.parent
+        if parent is None:
+            return
+        parent.left -= 1
+        state = node.result.state
+        if state == "Failed" and not (parent.kind == "loop" and parent.ignore_failures):
+            parent.failures.extend(node.failures if node.kind != "task" and node.failures else [node.result])
+        if parent.kind == "loop" and parent.pending:
+            if state in _FAILED and not parent.ignore_failures:
+                while parent.pending:  # fail fast: no further iteration starts
+                    skipped = parent.pending.popleft()
+                    skipped.result.state = "Cancelled"
+                    skipped.result.message = f"iteration {node.name} {state.lower()}"
+                    self.runner._record_settled(skipped.name, skipped.step, skipped.result, self.ctx)
+                    skipped.settled = True
+                    parent.left -= 1
+            else:
+                self.work.append(parent.pending.popleft())
+        if parent.left == 0:
+            self._finish_group(parent)
+
+    def _finish_group(self, group: _Node) -> None:
+        if group is self.root:
+            self._root_done()
+            return
+        if group is self.exit_root:
+            return
+        states = [child.result.state for child in group.children]
+        failed = [s for s in states if s in _FAILED]
+        result = group.result
+        if group.kind == "loop" and group.ignore_failures and failed and not self.cancel.is_set():
+            result.state = "Succeeded" if len(failed) < len(states) or not states else "Failed"
+            result.message = f"{len(failed)} of {len(states)} iterations failed (ignored)"
+            if result.state == "Failed":
+                group.failures = [c.result for c in group.children if c.result.state == "Failed"]
+        elif "Failed" in states:
+            result.state = "Failed"
+            result.message = "; ".join(f"step {f.name}: {f.message}" for f in group.failures)
+        elif "Cancelled" in states:
+            result.state, result.message = "Cancelled", "a step inside was cancelled"
+        elif states and all(s == "Skipped" for s in states):
+            result.state, result.message = "Skipped", "every step inside was skipped"
+        else:
+            result.state = "Succeeded"
+        if result.state == "Succeeded":
+            group.outputs = self._group_outputs(group)
+        self._settle(group)
+
+    def _group_outputs(self, group: _Node) -> dict[str, Source]:
+        outputs: dict[str, Source] = {}
+        if group.kind == "loop":  # fan-in: one value per iteration that produced it, in item order
+            for out in group.step.component.outputs:
+                values = [_collected(child.outputs[out.name]) for child in group.children if out.name in child.outputs]
+                outputs[out.name] = Source(value=values, type="JsonArray")
+            return outputs
+        assert group.inner is not None
+        probe = _Node("", group.step, group.inner, "root", StepResult(""), None, group.cancel)
+        for out in group.step.component.outputs:
+            try:
+                source = self._lookup(probe, out.reference())  # type: ignore[union-attr]
+            except ValueError:
+                continue  # the branch that makes it did not run: consumers are Skipped
+            outputs[out.name] = Source(value=source.value, path=source.path, type=out.type or source.type)
+        return outputs
+
+    def _root_done(self) -> None:
+        top = [node.result for node in self.root.children]
+        states = [r.state for r in top]
+        if self.cancel.is_set() and "Failed" not in states:
+            status, message = "Cancelled", "the run was cancelled"
+        elif "Failed" in states or "Cancelled" in states:
+            status = "Failed"
+            message = "; ".join(f"step {r.name}: {r.message}" for r in self.root.failures) or "a step was cancelled"
+        else:
+            status, message = "Succeeded", ""
+        failed = [r.name for r in self.results.values() if r.state == "Failed" and r.name not in self.groups]
+        self.run_info = {"status": status, "message": message, "id": self.ctx.run_id, "failedSteps": failed}
+        handler = self.pipeline.on_exit
+        if handler is None:
+            return
+        # The exit handler runs even when the run was cancelled: it gets an event of its own.
+        self.exit_root = _Node("", handler, self.scope, "root", StepResult(""), None, threading.Event())
+        self.exit_node = self._new(handler.name, handler, self.scope, self._kind(handler), self.exit_root)
+        self.work.append(self.exit_node)
+
+
+def _collected(source: Source) -> Any:
+    """One iteration's output in a fan-in list: the value of a parameter, the path of an artifact."""
+    if source.path is not None and (source.type in ARTIFACT_TYPES):
+        return source.path
+    return source.get()
+
+
+def _text(value: Any) -> str:
+    from workbench.engine._inputs import encode
+
+    return encode(value)
 
 
 __all__ = ["PipelineRunner", "Resolved", "RunContext", "RunResult", "StepResult"]

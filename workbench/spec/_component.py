@@ -87,6 +87,10 @@ class IOSpec(SpecModel):
     default: Any = None
     optional: bool = False
     description: str = ""
+    #: A secret input (a password, a token): its value is never written to MLflow, ML Metadata or the
+    #: dashboard, and is cut out of the step's command line and log as recorded. Inputs whose names look
+    #: secret (``*password*``, ``*token*``, ``*secret*``, ``*key*``, ``*credential*``) are treated so anyway.
+    secret: bool = False
 
     @property
     def is_artifact(self) -> bool:

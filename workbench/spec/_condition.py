@@ -19,13 +19,45 @@ import operator
 import re
 from typing import Any
 
-#: ``{{params.NAME}}`` or ``{{steps.STEP.outputs.OUTPUT}}`` (output names may hold spaces, as in KFP v1).
+#: A reference: ``{{params.NAME}}``, ``{{steps.STEP.outputs.OUTPUT}}`` (output names may hold spaces, as in
+#: KFP v1), ``{{item}}`` / ``{{item.KEY}}`` (the current item of a ``forEach`` step), ``{{run.status}}`` (and
+#: ``run.message``, ``run.id``, ``run.failedSteps``: the exit handler's view of the run) and
+#: ``{{oneOf(steps.a.outputs.x, steps.b.outputs.y)}}`` (the output of whichever branch ran).
 REFERENCE = re.compile(
-    r"\{\{\s*(params\.[A-Za-z0-9_][A-Za-z0-9_.-]*|steps\.[A-Za-z0-9_.-]+?\.outputs\.[^{}\s][^{}]*?)\s*\}\}"
+    r"\{\{\s*("
+    r"params\.[A-Za-z0-9_][A-Za-z0-9_.-]*"
+    r"|steps\.[A-Za-z0-9_.-]+?\.outputs\.[^{}\s][^{}]*?"
+    r"|item(?:\.[A-Za-z0-9_-]+)*"
+    r"|run\.(?:status|message|id|failedSteps)"
+    r"|oneOf\(\s*steps\.[^{}()]+?\)"
+    r")\s*\}\}"
 )
 _REF = REFERENCE
 #: Anything that looks like a reference (used to report malformed ones instead of passing them as text).
-REFERENCE_LIKE = re.compile(r"\{\{\s*((?:params?|steps?|inputs|outputs)\b[^{}]*?)\s*\}\}")
+REFERENCE_LIKE = re.compile(r"\{\{\s*((?:params?|steps?|inputs|outputs|items?|run|oneOf)\b[^{}]*?)\s*\}\}")
+#: The fields of ``{{run.*}}`` (only the exit handler may use them).
+RUN_FIELDS = ("status", "message", "id", "failedSteps")
+
+
+def one_of_alternatives(ref: str) -> list[str]:
+    """``oneOf(steps.a.outputs.x, steps.b.outputs.y)`` -> ``["steps.a.outputs.x", "steps.b.outputs.y"]``.
+
+    Any other reference is its own single alternative.
+    """
+    if not ref.startswith("oneOf("):
+        return [ref]
+    body = ref[len("oneOf(") : -1]
+    return [part.strip() for part in re.split(r",\s*(?=steps\.)", body) if part.strip()]
+
+
+def ref_kind(ref: str) -> str:
+    """``params``, ``steps``, ``item``, ``run`` or ``oneOf``."""
+    for kind in ("params.", "steps.", "run.", "oneOf("):
+        if ref.startswith(kind):
+            return kind[:-1]
+    return "item"
+
+
 _COMPARE = {
     ast.Eq: operator.eq,
     ast.NotEq: operator.ne,

@@ -7,6 +7,7 @@ the Python files of ``FILE.py:FUNCTION`` components); it never touches a store.
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import importlib.util
 import os
@@ -346,29 +347,19 @@ def pipeline_from_dict(
         prefix = join_path(prefix, doc_prefix)
     steps = spec.get("steps")
     if isinstance(steps, list):
-        resolved = []
-        for index, step in enumerate(steps):
-            if isinstance(step, dict) and "component" in step:
-                step = dict(step)
-                where = join_path(prefix, f"steps[{index}].component")
-                comp = step["component"]
-                if not isinstance(comp, (Component, str, dict)):
-                    raise SpecError(
-                        f"expected a component file, FILE.py:FUNCTION or an inline component, got {_kind_of(comp)}",
-                        path=where,
-                        source=source,
-                    )
-                try:
-                    step["component"] = load_component(comp, base)
-                except SpecError as err:
-                    if err.source and err.source != source:
-                        raise
-                    raise SpecError(err.message, path=join_path(where, err.path), source=source) from None
-            resolved.append(step)
-        spec["steps"] = resolved
+        spec["steps"] = [
+            _resolve_step(step, base, join_path(prefix, f"steps[{index}]"), source) for index, step in enumerate(steps)
+        ]
+    for key in ("onExit", "on_exit"):
+        if isinstance(spec.get(key), dict):
+            spec[key] = _resolve_step(spec[key], base, join_path(prefix, key), source)
     if "base_dir" not in spec and "baseDir" not in spec:
         spec["base_dir"] = str(base)
     return validate_model(Pipeline, spec, prefix=prefix, source=source)
+
+
+#: Pipeline files being loaded (outermost first): a file that appears twice uses itself.
+_LOADING: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("workbench_loading", default=())
 
 
 @_loader
@@ -376,7 +367,76 @@ def load_pipeline(path: str | Path) -> Pipeline:
     """Load a pipeline YAML file (``kind: Pipeline`` document or a bare pipeline spec)."""
     p = _as_path(path)
     data = read_yaml(p)
-    return pipeline_from_dict(data, p.parent, source=str(p))
+    token = _LOADING.set((*_LOADING.get(), str(p)))
+    try:
+        return pipeline_from_dict(data, p.parent, source=str(p))
+    finally:
+        _LOADING.reset(token)
+
+
+def _is_pipeline_data(data: Any) -> bool:
+    if not isinstance(data, dict):
+        return False
+    return data.get("kind") == "Pipeline" or ("steps" in data and "implementation" not in data)
+
+
+def _resolve_step(step: Any, base: Path, where: str, source: str | None) -> Any:
+    """A step mapping with its ``component`` loaded: a component, or a pipeline used as a component."""
+    if not isinstance(step, dict) or "component" not in step:
+        return step
+    step = dict(step)
+    where = join_path(where, "component")
+    comp = step["component"]
+    if isinstance(comp, (Component, Pipeline)):
+        return step
+    if not isinstance(comp, (str, dict)):
+        raise SpecError(
+            f"expected a component file, FILE.py:FUNCTION, a pipeline or an inline component, got {_kind_of(comp)}",
+            path=where,
+            source=source,
+        )
+    if isinstance(comp, dict) and _is_pipeline_data(comp):  # an inline nested pipeline: errors carry its path
+        step["component"] = pipeline_from_dict(comp, base, prefix=where, source=source)
+        return step
+    try:
+        step["component"] = _load_step_component(comp, base)
+    except SpecError as err:
+        if err.source and err.source != source:
+            raise
+        raise SpecError(err.message, path=join_path(where, err.path), source=source) from None
+    return step
+
+
+def _load_step_component(comp: str | dict[str, Any], base: Path) -> Component | Pipeline:
+    if isinstance(comp, dict):
+        return load_component(comp, base)
+    text = comp.strip()
+    match = _PY_REF.match(text)
+    if match:  # a @workbench.pipeline function is a pipeline, a @workbench.component function a component
+        try:
+            file = (base / match["file"]).resolve()
+        except (OSError, ValueError):
+            file = base / match["file"]
+        if file.is_file():
+            obj = getattr(_import_file(file), match["function"], None)
+            build = getattr(obj, "__workbench_pipeline__", None)
+            if callable(build):
+                return build()
+        return load_component(text, base)
+    try:
+        path = (base / text).resolve()
+        is_file = path.is_file()
+    except (OSError, ValueError):
+        path, is_file = base / text, False
+    if is_file and path.suffix in (".yaml", ".yml", ".json"):
+        data = read_yaml(path)
+        if _is_pipeline_data(data):
+            chain = _LOADING.get()
+            if str(path) in chain:
+                cycle = [Path(f).name for f in chain[chain.index(str(path)) :]] + [path.name]
+                raise SpecError(f"recursion: pipeline {path.name} uses itself ({' -> '.join(cycle)})")
+            return load_pipeline(path)
+    return load_component(text, base)
 
 
 def component_pipeline(component: Component, base_dir: Path) -> Pipeline:
