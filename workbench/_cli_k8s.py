@@ -71,7 +71,12 @@ def submit(
     settings = _settings(home, image=image)
     ns = namespace or (spec.namespace if spec.namespace != "default" else settings.namespace)
     try:
-        objects = controller_objects(experiment_to_document(spec), spec.name, ns, settings.image)
+        store_env = {"WORKBENCH_K8S_ARTIFACT_STORE": settings.artifact_store,
+                     "WORKBENCH_K8S_ARTIFACT_STORE_SECRET": settings.artifact_store_secret,
+                     "WORKBENCH_S3_ENDPOINT_URL": settings.artifact_store_endpoint} if settings.artifact_store else {}
+        objects = controller_objects(experiment_to_document(spec), spec.name, ns, settings.image,
+                                     settings_env={k: v for k, v in store_env.items() if v},
+                                     store_secret=settings.artifact_store_secret)  # fmt: skip
     except BundleError as err:
         raise SpecError(str(err), source=str(spec_file)) from None
     if dry_run:

@@ -89,6 +89,13 @@ class BaseBackend(ABC):
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources (watches, clients)."""
 
+    def artifact_uri(self, path: str) -> str:
+        """The URI an artifact path is kept under for good (lineage records it): the path itself by default.
+
+        A backend whose steps keep artifacts in an object store answers ``s3://bucket/prefix/...``.
+        """
+        return path
+
     def adoptable_runs(self, experiment: str, namespace: str) -> set[str]:
         """Run ids with steps still running from an earlier controller (a resumed controller adopts them).
 

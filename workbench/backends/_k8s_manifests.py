@@ -3,7 +3,7 @@ controller Job that ``workbench submit`` creates.
 
 The deployment: a namespace, the controller's ServiceAccount with a Role holding only the verbs it
 needs and its RoleBinding, the store credentials (a Secret), PostgreSQL (a StatefulSet with its
-volume; one server, databases ``optuna``, ``mlflow`` and ``mlmd``), MinIO (MLflow's artifacts), the
+volume; one server, databases ``optuna``, ``mlflow``, ``mlmd`` and ``runs``), MinIO (MLflow's artifacts), the
 MLflow tracking server, the dashboard, and the ReadWriteMany volume every step pod mounts.
 ``deploy/k8s/base`` holds the same objects for kustomize (a test keeps them in sync).
 """
@@ -31,6 +31,8 @@ DEFAULT_IMAGE = "workbench:latest"
 CONTROLLER_ACCOUNT = "workbench-controller"
 STORES_SECRET = "workbench-stores"
 ARTIFACTS_CLAIM = "workbench-artifacts"
+#: The MinIO bucket for object-store artifacts (``kubernetes.artifactStore = "s3://workbench-artifacts/..."``).
+ARTIFACTS_BUCKET = "workbench-artifacts"
 #: Where the shared volume is mounted in the controller and in every step pod (the workspace).
 WORKSPACE_PATH = "/workbench"
 POSTGRES_IMAGE = "docker.io/library/postgres:16"
@@ -98,6 +100,7 @@ def store_urls() -> dict[str, str]:
     return {
         "WORKBENCH_OPTUNA_URL": "postgresql://workbench:$(POSTGRES_PASSWORD)@postgres:5432/optuna",
         "WORKBENCH_MLMD_URL": "postgresql://workbench:$(POSTGRES_PASSWORD)@postgres:5432/mlmd",
+        "WORKBENCH_RUNS_URL": "postgresql://workbench:$(POSTGRES_PASSWORD)@postgres:5432/runs",
         "WORKBENCH_MLFLOW_URI": "http://mlflow:5000",
     }
 
@@ -165,6 +168,7 @@ def _postgres(ns: str, storage_class: str | None) -> list[dict[str, Any]]:
         "CREATE DATABASE optuna OWNER workbench;\n"
         "CREATE DATABASE mlflow OWNER workbench;\n"
         "CREATE DATABASE mlmd OWNER workbench;\n"
+        "CREATE DATABASE runs OWNER workbench;\n"
     )
     volume_claim: dict[str, Any] = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "10Gi"}}}
     if storage_class:
@@ -251,7 +255,7 @@ def _mlflow(ns: str, image: str) -> list[dict[str, Any]]:
         "import boto3, os\n"
         "s3 = boto3.client('s3', endpoint_url=os.environ['MLFLOW_S3_ENDPOINT_URL'])\n"
         "names = [b['Name'] for b in s3.list_buckets().get('Buckets', [])]\n"
-        "'mlflow' in names or s3.create_bucket(Bucket='mlflow')\n"
+        f"[s3.create_bucket(Bucket=b) for b in ('mlflow', '{ARTIFACTS_BUCKET}') if b not in names]\n"
     )
     db = "postgresql://workbench:$(POSTGRES_PASSWORD)@postgres:5432/mlflow"
     probe = {"httpGet": {"path": "/health", "port": 5000}, "periodSeconds": 10}
@@ -411,8 +415,13 @@ def make_bundle(
 
 
 def controller_objects(doc: dict[str, Any], experiment: str, namespace: str, image: str,
-                       settings_env: dict[str, str] | None = None) -> list[dict[str, Any]]:  # fmt: skip
-    """The ConfigMap (the experiment and its files) and the Job running the controller in the cluster."""
+                       settings_env: dict[str, str] | None = None,
+                       store_secret: str = "") -> list[dict[str, Any]]:  # fmt: skip
+    """The ConfigMap (the experiment and its files) and the Job running the controller in the cluster.
+
+    ``store_secret``: with object-store artifacts, the Secret whose ``AWS_ACCESS_KEY_ID`` and
+    ``AWS_SECRET_ACCESS_KEY`` the controller uses too (it fetches step outputs from the store).
+    """
     data, layout = make_bundle(doc, experiment)
     base = f"wb-{slug(experiment, 40)}"
     labels = {
@@ -436,6 +445,8 @@ def controller_objects(doc: dict[str, Any], experiment: str, namespace: str, ima
         {"name": "PYTHONUNBUFFERED", "value": "1"},
         *({"name": k, "value": v} for k, v in (settings_env or {}).items()),
         *_store_env(),
+        *({"name": k, "valueFrom": {"secretKeyRef": {"name": store_secret, "key": k}}}
+          for k in (("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY") if store_secret else ())),
     ]
     job = {
         "apiVersion": "batch/v1", "kind": "Job",

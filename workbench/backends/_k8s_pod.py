@@ -34,6 +34,13 @@ CONTROLLER_COMPONENT = "controller"
 MAIN_CONTAINER = "main"
 #: The volume holding the shared workspace (artifacts, step folders).
 WORKSPACE_VOLUME = "workbench-workspace"
+#: With an object store: the emptyDir at /tmp where the step runtime stages artifacts.
+STAGING_VOLUME = "workbench-staging"
+STAGING_PATH = "/tmp"
+#: The keys of the object-store credentials Secret (``artifactStoreSecret``), as environment variables.
+STORE_SECRET_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+#: The step runtime's object-store wrapper (see workbench/runtime/objstore.py).
+OBJSTORE_WRAPPER = ["python", "-m", "workbench.runtime.objstore"]
 
 #: The uid/gid the Workbench image runs as (``USER 1000`` in deploy/docker/Dockerfile).
 DEFAULT_UID = 1000
@@ -61,13 +68,19 @@ _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$")
 
 @dataclass
 class PodConfig:
-    """Backend-wide pod settings (from the workspace settings; see ``KubernetesSettings``)."""
+    """Backend-wide pod settings: the one definition of every pod-shaping setting.
+
+    ``KubernetesSettings`` (the ``kubernetes:`` section of the workspace settings) extends it with
+    how to reach the cluster; :meth:`KubernetesSettings.pod_config` hands these fields to
+    :func:`build_pod`.
+    """
 
     namespace: str = "default"
     image: str = "workbench:latest"
     image_pull_policy: str | None = None
-    #: A ReadWriteMany claim mounted at ``mount_path`` in every step pod ("" for none).
-    volume_claim: str = ""
+    #: A ReadWriteMany claim mounted at ``mount_path`` in every step pod ("" for none; unused with an object store).
+    volume_claim: str = "workbench-artifacts"
+    #: Where the claim is mounted: the workspace folder, the same path on the controller and in every pod.
     mount_path: str = ""
     service_account: str | None = None
     #: Secrets whose keys become environment variables of every step (object-store credentials, ...).
@@ -77,8 +90,14 @@ class PodConfig:
     default_resources: dict[str, dict[str, str]] = field(default_factory=dict)
     #: ``s3://bucket/prefix``: artifacts go through an object store instead of the shared volume.
     artifact_store: str = ""
-    #: Environment of the object-store client (endpoint, region) passed to every step.
+    #: Environment of the object-store client (region, ...) passed to every step.
     artifact_store_env: dict[str, str] = field(default_factory=dict)
+    #: The endpoint of an S3-compatible store (MinIO: ``http://minio:9000``); "" for AWS S3.
+    artifact_store_endpoint: str = ""
+    #: A Secret with keys ``AWS_ACCESS_KEY_ID`` and ``AWS_SECRET_ACCESS_KEY``, referenced by the step pods.
+    artifact_store_secret: str = ""
+    #: The controller's artifact folder that the store mirrors (``<root>/<path>`` is ``<store>/<path>``).
+    artifact_root: str = ""
 
 
 def slug(text: str, limit: int = 63) -> str:
@@ -175,13 +194,92 @@ def _under(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
+@dataclass
+class Transfers:
+    """What a step's pod moves through the object store (``PATH`` as the controller names it, ``URI``)."""
+
+    #: Downloaded before the command runs.
+    inputs: list[tuple[str, str]] = field(default_factory=list)
+    #: Uploaded after it exits (what exists), and downloaded by the controller after a success.
+    outputs: list[tuple[str, str]] = field(default_factory=list)
+    #: Files only the controller has (value files given as paths): it uploads them before the pod starts.
+    uploads: list[tuple[str, str]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.inputs or self.outputs)
+
+
+def store_uri(path: str, cfg: PodConfig) -> str | None:
+    """The object-store URI of a path under the artifact root, else ``None``."""
+    if not cfg.artifact_store or not cfg.artifact_root or not _under(path, cfg.artifact_root):
+        return None
+    from workbench.runtime.objstore import join_uri
+
+    rel = os.path.relpath(os.path.normpath(path), os.path.normpath(cfg.artifact_root))
+    return join_uri(cfg.artifact_store, "" if rel == "." else rel)
+
+
+def object_transfers(launch: StepLaunch, cfg: PodConfig) -> Transfers:
+    """The transfers of a step: its outputs, its input artifacts, and controller-side files its command names.
+
+    Artifacts under the artifact root map to the same relative key under the store; a file the
+    command line names that lies in the workspace folder (``mount_path``) but outside the root (a
+    value the engine wrote to a file for an ``inputPath``) is uploaded by the controller under
+    ``<store>/.inputs/<run>/<step>/<attempt>/``. Other paths (data baked into the image) stay as they are.
+    """
+    out = Transfers()
+    if not cfg.artifact_store:
+        return out
+    from workbench.runtime.objstore import join_uri
+
+    for name, path in sorted(launch.outputs.items()):
+        uri = store_uri(path, cfg) or join_uri(
+            cfg.artifact_store, f".outputs/{launch.run_id or launch.name}/{launch.step or launch.name}/{name}"
+        )
+        out.outputs.append((path, uri))
+    seen = {p for p, _ in out.outputs}
+    scratch = join_uri(cfg.artifact_store, f".inputs/{launch.run_id or launch.name}/{launch.step or launch.name}/"
+                       f"{launch.attempt}")  # fmt: skip
+    candidates = list(launch.input_paths) + [a for a in launch.argv if os.path.isabs(a) and len(a) < 4096]
+    for path in candidates:
+        if path in seen:
+            continue
+        uri = store_uri(path, cfg)
+        if uri is not None:
+            out.inputs.append((path, uri))
+            seen.add(path)
+        elif cfg.mount_path and _under(path, cfg.mount_path) and os.path.isfile(path):
+            uri = join_uri(scratch, f"{len(out.uploads)}-{os.path.basename(path)}")
+            out.inputs.append((path, uri))
+            out.uploads.append((path, uri))
+            seen.add(path)
+    return out
+
+
+def wrap_command(argv: list[str], transfers: Transfers) -> list[str]:
+    """The pod command that runs ``argv`` through the object-store wrapper."""
+    args = list(OBJSTORE_WRAPPER)
+    for path, uri in transfers.inputs:
+        args += ["--in", f"{path}={uri}"]
+    for path, uri in transfers.outputs:
+        args += ["--out", f"{path}={uri}"]
+    return [*args, "--", *argv]
+
+
 def wants_retain(launch: StepLaunch, default: bool = False) -> bool:
     value = launch.kubernetes.get("retain")
     return default if value is None else bool(value)
 
 
-def build_pod(launch: StepLaunch, cfg: PodConfig, name: str, namespace: str, retain: bool = False) -> dict[str, Any]:
-    """The pod manifest of a step (a plain mapping, as the API takes it)."""
+def build_pod(launch: StepLaunch, cfg: PodConfig, name: str, namespace: str, retain: bool = False,
+              transfers: Transfers | None = None) -> dict[str, Any]:  # fmt: skip
+    """The pod manifest of a step (a plain mapping, as the API takes it).
+
+    With an object store (``cfg.artifact_store``), the command runs through the step runtime's
+    wrapper (``python -m workbench.runtime.objstore``) when the step has artifacts to move, the
+    credentials come from the ``artifact_store_secret`` Secret (``secretKeyRef``, never a literal)
+    and an emptyDir at /tmp holds the staged files; no volume is shared between pods.
+    """
     settings = launch.kubernetes or {}
     template = settings.get("podTemplate")
     params = {k: v for k, v in launch.parameters.items()}
@@ -200,6 +298,19 @@ def build_pod(launch: StepLaunch, cfg: PodConfig, name: str, namespace: str, ret
     if not template:
         argv = [escape_expansion(a) for a in argv]
     original_has_command = bool(main.get("command")) if template else not launch.entrypoint_args
+    if transfers is None:
+        transfers = object_transfers(launch, cfg)
+    if transfers:
+        if not original_has_command:
+            from workbench.errors import SpecError
+
+            raise SpecError(
+                f"step {launch.step or launch.name}: object-store artifacts run the step's command through "
+                "workbench.runtime.objstore, so the component must give its command (it gives only args for "
+                "the image's entrypoint)",
+                path="implementation.container.command",
+            )
+        argv = [escape_expansion(a) for a in wrap_command([], transfers)] + argv
     if original_has_command:
         main["command"] = argv
         main.pop("args", None)
@@ -214,18 +325,31 @@ def build_pod(launch: StepLaunch, cfg: PodConfig, name: str, namespace: str, ret
         main["imagePullPolicy"] = pull_policy
 
     env = step_env(launch)
+    secret_env: list[dict[str, Any]] = []
     if cfg.artifact_store:
         env.update(cfg.artifact_store_env)
-    existing = [e for e in main.get("env") or [] if e.get("name") not in env]
-    main["env"] = existing + [{"name": k, "value": v} for k, v in env.items()]
+        if cfg.artifact_store_endpoint:
+            env["WORKBENCH_S3_ENDPOINT_URL"] = cfg.artifact_store_endpoint
+        if cfg.artifact_store_secret:
+            for key in STORE_SECRET_KEYS:
+                env.pop(key, None)
+                secret_env.append(
+                    {"name": key, "valueFrom": {"secretKeyRef": {"name": cfg.artifact_store_secret, "key": key}}}
+                )
+    names = set(env) | {e["name"] for e in secret_env}
+    existing = [e for e in main.get("env") or [] if e.get("name") not in names]
+    main["env"] = existing + [{"name": k, "value": v} for k, v in env.items()] + secret_env
     if cfg.env_from_secrets:
         main["envFrom"] = list(main.get("envFrom") or []) + [
             {"secretRef": {"name": s, "optional": True}} for s in cfg.env_from_secrets
         ]
     # The working directory: the step's own folder when the pod sees it (on the shared volume), or for
     # Python components (which only use absolute paths); otherwise the image's WORKDIR.
+    shared = bool(cfg.volume_claim and cfg.mount_path and not cfg.artifact_store)
     if not main.get("workingDir") and launch.workdir:
-        if (cfg.volume_claim and _under(launch.workdir, cfg.mount_path)) or is_python_step(launch.argv):
+        if (shared and _under(launch.workdir, cfg.mount_path)) or (
+            is_python_step(launch.argv) and not cfg.artifact_store
+        ):
             main["workingDir"] = launch.workdir
 
     resources = settings.get("resources")
@@ -246,13 +370,16 @@ def build_pod(launch: StepLaunch, cfg: PodConfig, name: str, namespace: str, ret
         merge_dict(POD_SECURITY_DEFAULT, spec.get("securityContext")), settings.get("podSecurityContext")
     )
 
-    if cfg.volume_claim and cfg.mount_path:
+    if shared:
         volumes = [v for v in spec.get("volumes") or [] if v.get("name") != WORKSPACE_VOLUME]
         spec["volumes"] = volumes + [
             {"name": WORKSPACE_VOLUME, "persistentVolumeClaim": {"claimName": cfg.volume_claim}}
         ]
         mounts = [m for m in main.get("volumeMounts") or [] if m.get("name") != WORKSPACE_VOLUME]
         main["volumeMounts"] = mounts + [{"name": WORKSPACE_VOLUME, "mountPath": cfg.mount_path}]
+    elif transfers and not any(m.get("mountPath") == STAGING_PATH for m in main.get("volumeMounts") or []):
+        spec["volumes"] = [*(spec.get("volumes") or []), {"name": STAGING_VOLUME, "emptyDir": {}}]
+        main["volumeMounts"] = [*(main.get("volumeMounts") or []), {"name": STAGING_VOLUME, "mountPath": STAGING_PATH}]
 
     spec["restartPolicy"] = "Never"
     if settings.get("nodeSelector"):
@@ -314,10 +441,14 @@ __all__ = [
     "LABEL_STEP",
     "POD_SECURITY_DEFAULT",
     "PodConfig",
+    "Transfers",
     "build_pod",
     "experiment_selector",
     "label_value",
     "pod_base_name",
     "slug",
     "step_env",
+    "store_uri",
+    "object_transfers",
+    "wrap_command",
 ]

@@ -24,6 +24,7 @@ variables) are described by :class:`KubernetesSettings`.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import math
@@ -32,7 +33,7 @@ import threading
 import time
 import uuid
 from collections.abc import Collection, Iterator
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 from workbench.backends._base import BaseBackend, StepHandle, StepLaunch, StepLaunchError
@@ -47,7 +48,9 @@ from workbench.backends._k8s_pod import (
     build_pod,
     experiment_selector,
     label_value,
+    object_transfers,
     pod_base_name,
+    store_uri,
     wants_retain,
 )
 from workbench.errors import SpecError
@@ -69,8 +72,12 @@ START_ERRORS = ("StartError", "ContainerCannotRun")
 
 
 @dataclass
-class KubernetesSettings:
+class KubernetesSettings(PodConfig):
     """How the backend reaches the cluster and builds pods.
+
+    The pod-shaping fields (namespace, image, volume, service account, artifact store, ...) are
+    those of :class:`~workbench.backends._k8s_pod.PodConfig`, declared there once; this class adds
+    how to reach the API server and how the backend behaves.
 
     In ``$WORKBENCH_HOME/workbench.yaml`` (or the same keys in ``workbench.toml``)::
 
@@ -85,23 +92,22 @@ class KubernetesSettings:
           serviceAccount: workbench-step
           envFromSecrets: [workbench-stores]
 
+    Or artifacts in an S3-compatible object store instead of the shared volume (the image needs
+    ``workbench[s3]``; the Workbench image has it)::
+
+        kubernetes:
+          artifactStore: s3://workbench-artifacts/team-a    # or top-level `artifacts = "s3://..."`
+          artifactStoreEndpoint: http://minio:9000          # "" for AWS S3
+          artifactStoreSecret: workbench-s3                 # keys AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY
+          artifactStoreEnv: {AWS_DEFAULT_REGION: eu-west-1}
+
     Environment variables override the file: ``WORKBENCH_K8S_NAMESPACE``, ``..._IMAGE``,
     ``..._VOLUME_CLAIM``, ``..._MOUNT_PATH``, ``..._HOST`` (an API URL without authentication,
     for tests), ``..._CONTEXT``, ``..._UNSCHEDULABLE_TIMEOUT``, ``..._ARTIFACT_STORE``,
-    ``..._SERVICE_ACCOUNT``, ``..._RETAIN``.
+    ``..._ARTIFACT_STORE_SECRET``, ``..._SERVICE_ACCOUNT``, ``..._RETAIN``, and
+    ``WORKBENCH_S3_ENDPOINT_URL`` (the store's endpoint).
     """
 
-    namespace: str = "default"
-    image: str = "workbench:latest"
-    image_pull_policy: str | None = None
-    volume_claim: str = "workbench-artifacts"
-    mount_path: str = ""
-    service_account: str | None = None
-    env_from_secrets: list[str] = field(default_factory=list)
-    deadline_slack: float = 60.0
-    default_resources: dict[str, dict[str, str]] = field(default_factory=dict)
-    artifact_store: str = ""
-    artifact_store_env: dict[str, str] = field(default_factory=dict)
     unschedulable_timeout: float = 300.0
     retain: bool = False
     host: str | None = None
@@ -124,6 +130,8 @@ class KubernetesSettings:
         "context": "WORKBENCH_K8S_CONTEXT",
         "unschedulable_timeout": "WORKBENCH_K8S_UNSCHEDULABLE_TIMEOUT",
         "artifact_store": "WORKBENCH_K8S_ARTIFACT_STORE",
+        "artifact_store_secret": "WORKBENCH_K8S_ARTIFACT_STORE_SECRET",
+        "artifact_store_endpoint": "WORKBENCH_S3_ENDPOINT_URL",
         "service_account": "WORKBENCH_K8S_SERVICE_ACCOUNT",
         "retain": "WORKBENCH_K8S_RETAIN",
     }
@@ -135,14 +143,19 @@ class KubernetesSettings:
 
         raw: dict[str, Any] = {}
         home = getattr(workspace, "home", None)
+        top_artifacts = os.environ.get("WORKBENCH_ARTIFACTS", "")
         if home is not None:
             from workbench.settings import load_settings, settings_file
 
-            section = load_settings(home).get("kubernetes")
+            everything = load_settings(home)
+            section = everything.get("kubernetes")
             if section is not None and not isinstance(section, dict):
                 raise SpecError("expected a mapping of Kubernetes settings", path="kubernetes",
                                 source=str(settings_file(home)))  # fmt: skip
             raw.update(section or {})
+            top_artifacts = top_artifacts or str(everything.get("artifacts") or "")
+        if top_artifacts.startswith("s3://") and "artifactStore" not in raw and "artifact_store" not in raw:
+            raw["artifact_store"] = top_artifacts  # `artifacts = "s3://..."`: the object store of the step pods
         for name, var in cls._ENV.items():
             if var in os.environ:
                 raw[name] = os.environ[var]
@@ -165,22 +178,32 @@ class KubernetesSettings:
         settings = cls(**values)
         if not settings.mount_path and home is not None:
             settings.mount_path = str(home)
+        if not settings.artifact_root and getattr(workspace, "artifacts", None) is not None:
+            settings.artifact_root = str(workspace.artifacts)
+        settings.check()
         return settings
 
+    def check(self) -> None:
+        """Refuse settings that cannot work, naming the setting (before any pod or store is touched)."""
+        if self.artifact_store:
+            from workbench.runtime.objstore import ObjectStoreError, split_uri
+
+            try:
+                split_uri(self.artifact_store)
+            except ObjectStoreError as err:
+                raise SpecError(str(err), path="kubernetes.artifactStore") from None
+            if not self.artifact_root:
+                raise SpecError("the local artifact folder the store mirrors is unknown (set kubernetes.artifactRoot "
+                                "or use a workspace)", path="kubernetes.artifactRoot")  # fmt: skip
+            for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+                if key in self.artifact_store_env:
+                    raise SpecError(f"{key} must not be written in the settings (it would be copied into every pod "
+                                    "spec): put it in a Secret named by kubernetes.artifactStoreSecret",
+                                    path=f"kubernetes.artifactStoreEnv.{key}")  # fmt: skip
+
     def pod_config(self) -> PodConfig:
-        return PodConfig(
-            namespace=self.namespace,
-            image=self.image,
-            image_pull_policy=self.image_pull_policy,
-            volume_claim=self.volume_claim or "",
-            mount_path=self.mount_path,
-            service_account=self.service_account,
-            env_from_secrets=list(self.env_from_secrets),
-            deadline_slack=self.deadline_slack,
-            default_resources=dict(self.default_resources),
-            artifact_store=self.artifact_store,
-            artifact_store_env=dict(self.artifact_store_env),
-        )
+        """The pod-shaping part of these settings (a copy: the backend's builds never change them)."""
+        return PodConfig(**{f.name: copy.deepcopy(getattr(self, f.name)) for f in fields(PodConfig)})
 
     def api_client(self) -> Any:
         """An ``ApiClient`` for the cluster: ``host`` (no auth), in-cluster, or the kubeconfig."""
@@ -219,8 +242,12 @@ class PodHandle(StepHandle):
     """A step's pod: events from the experiment's watch, logs from a followed stream."""
 
     def __init__(self, backend: KubernetesBackend, watch: PodWatch, name: str, namespace: str,
-                 container: str, retain: bool, adopted: bool = False) -> None:  # fmt: skip
+                 container: str, retain: bool, adopted: bool = False,
+                 mirror: list[tuple[str, str]] | None = None) -> None:  # fmt: skip
         self.backend = backend
+        #: Object-store outputs ``(local path, uri)`` fetched to the controller's artifact folder after a success.
+        self.mirror = list(mirror or [])
+        self._synced = threading.Event()
         self.watch = watch
         self.name = name
         self.namespace = namespace
@@ -348,12 +375,42 @@ class PodHandle(StepHandle):
         if self._done.is_set():
             return
         self.exit_code = code
+        if code == 0 and self.mirror and not self._cancelled:
+            threading.Thread(target=self._fetch_outputs, name=f"fetch-{self.name}", daemon=True).start()
+        else:
+            self._synced.set()
         self._done.set()
+
+    def _fetch_outputs(self) -> None:
+        """The step succeeded: bring its outputs from the object store to the controller's artifact folder.
+
+        The engine reads parameter outputs, checks every output exists and stamps it for the cache
+        from there. A store failure fails the step (exit code ``STORE_ERROR_EXIT``) with the reason in its log.
+        """
+        from workbench.runtime.objstore import STORE_ERROR_EXIT, ObjectStoreError
+
+        try:
+            for path, uri in self.mirror:
+                try:
+                    self.backend.store.download(uri, path)
+                except ObjectStoreError as err:
+                    if self.backend.store.stat(uri) is None and "does not exist" in str(err):
+                        continue  # not written: the engine reports the missing output by name
+                    self.reason = f"pod {self.name}: cannot fetch output {uri}: {err}"
+                    self.exit_code = STORE_ERROR_EXIT
+                    return
+        except Exception as err:  # never leave the step hanging
+            self.reason = f"pod {self.name}: cannot fetch its outputs: {err}"
+            self.exit_code = STORE_ERROR_EXIT
+        finally:
+            self._synced.set()
 
     # ----------------------------------------------------------------------------------- StepHandle
 
     def wait(self, timeout: float | None = None) -> int | None:
         if not self._done.wait(timeout):
+            return None
+        if not self._synced.wait(timeout):
             return None
         if self._done_at is None:
             self._done_at = time.monotonic()
@@ -367,7 +424,7 @@ class PodHandle(StepHandle):
         self._reading = True
         try:
             yield from self._log_lines()
-            if self._done.wait(timeout=30) and self.reason:
+            if self._done.wait(timeout=30) and self._synced.wait(timeout=600) and self.reason:
                 yield f"[kubernetes] {self.reason}"
         finally:
             self._read_done = True
@@ -485,12 +542,14 @@ class KubernetesBackend(BaseBackend):
 
     def __init__(self, settings: KubernetesSettings | None = None, api_client: Any = None) -> None:
         self.settings = settings or KubernetesSettings.load()
+        self.settings.check()
+        #: The object store of the artifacts (``kubernetes.artifactStore``), or ``None`` with the shared volume.
+        self.store: Any = None
+        self._store_checked = False
         if self.settings.artifact_store:
-            raise SpecError(
-                "object-store artifacts (kubernetes.artifactStore) are not supported yet: artifacts go through the "
-                "ReadWriteMany volume (kubernetes.volumeClaim)",
-                path="kubernetes.artifactStore",
-            )
+            from workbench.runtime.objstore import ObjectStore
+
+            self.store = ObjectStore(endpoint_url=self.settings.artifact_store_endpoint or None)
         self._stop = threading.Event()
         self.api = Api(
             api_client if api_client is not None else self.settings.api_client(),
@@ -553,7 +612,41 @@ class KubernetesBackend(BaseBackend):
     # ----------------------------------------------------------------------------------- BaseBackend
 
     def preflight(self, launch: StepLaunch) -> None:
-        """Commands live in the image: nothing to check on this machine."""
+        """Commands live in the image: nothing to check on this machine but the artifact store."""
+        self.check_store()
+
+    def check_store(self) -> None:
+        """With an object store: fail now, clearly, if its bucket is missing or its endpoint unreachable."""
+        if self.store is None or self._store_checked:
+            return
+        from workbench.runtime.objstore import ObjectStoreError
+
+        try:
+            self.store.check(self.settings.artifact_store)
+        except ObjectStoreError as err:
+            raise StepLaunchError(f"artifact store {self.settings.artifact_store}: {err}") from None
+        self._store_checked = True
+
+    def artifact_uri(self, path: str) -> str:
+        """Where an artifact path of the controller lives for good: its object-store URI (or the path itself)."""
+        if self.store is None:
+            return path
+        return store_uri(path, self.pod_config) or path
+
+    def _ship(self, launch: StepLaunch) -> Any:
+        """The step's object-store transfers; files only the controller has are uploaded now."""
+        from workbench.runtime.objstore import ObjectStoreError
+
+        step = launch.step or launch.name
+        transfers = object_transfers(launch, self.pod_config)
+        if transfers:
+            self.check_store()
+        for path, uri in transfers.uploads:
+            try:
+                self.store.upload(path, uri)
+            except ObjectStoreError as err:
+                raise StepLaunchError(f"step {step}: cannot upload input {path} to the artifact store: {err}") from None
+        return transfers
 
     def start(self, launch: StepLaunch) -> StepHandle:
         from kubernetes.client.exceptions import ApiException
@@ -570,12 +663,14 @@ class KubernetesBackend(BaseBackend):
             if launch.kubernetes.get("podTemplate")
             else MAIN_CONTAINER
         )
+        transfers = self._ship(launch) if self.store is not None else None
+        mirror = transfers.outputs if transfers else []
         if launch.run_id:
             existing = self._adopt_candidate(watch, launch)
             if existing is not None:
                 name = existing["metadata"]["name"]
                 log.info("adopting pod %s (left by an earlier controller)", name)
-                handle = PodHandle(self, watch, name, namespace, container, retain, adopted=True)
+                handle = PodHandle(self, watch, name, namespace, container, retain, adopted=True, mirror=mirror)
                 self._handles[name] = handle
                 current = watch.listen(name, handle.on_event)
                 handle.on_event("MODIFIED", current or existing)
@@ -583,8 +678,11 @@ class KubernetesBackend(BaseBackend):
         base = pod_base_name(launch)
         name = base
         for _ in range(5):
-            body = build_pod(launch, self.pod_config, name, namespace, retain=retain)
-            handle = PodHandle(self, watch, name, namespace, container, retain)
+            try:
+                body = build_pod(launch, self.pod_config, name, namespace, retain=retain, transfers=transfers)
+            except SpecError as err:
+                raise StepLaunchError(str(err)) from None
+            handle = PodHandle(self, watch, name, namespace, container, retain, mirror=mirror)
             self._handles[name] = handle
             watch.listen(name, handle.on_event)
             try:
@@ -598,7 +696,7 @@ class KubernetesBackend(BaseBackend):
                 if err.status == 409:
                     if name not in self._consumed and self._same_step(watch, name, launch):
                         # Our own create went through before an error: the pod is ours.
-                        handle = PodHandle(self, watch, name, namespace, container, retain)
+                        handle = PodHandle(self, watch, name, namespace, container, retain, mirror=mirror)
                         self._handles[name] = handle
                         current = watch.listen(name, handle.on_event)
                         if current is not None:

@@ -2,4 +2,6 @@
 
 - :mod:`workbench.testing.k8s_server`: a Kubernetes-API-compatible server on 127.0.0.1 with a
   kubelet stand-in that runs pods as local processes, and fault injection.
+- :mod:`workbench.testing.s3_server`: an S3-compatible server (moto) on 127.0.0.1 for
+  object-store artifacts.
 """

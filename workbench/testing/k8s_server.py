@@ -53,11 +53,14 @@ from urllib.parse import parse_qs, urlsplit
 
 PodMatch = Callable[[dict[str, Any]], bool]
 
-_CORE = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/(?P<res>pods|configmaps)(?:/(?P<name>[^/]+)(?P<sub>/log)?)?$")
+_CORE = re.compile(
+    r"^/api/v1/namespaces/(?P<ns>[^/]+)/(?P<res>pods|configmaps|secrets)(?:/(?P<name>[^/]+)(?P<sub>/log)?)?$"
+)
 _BATCH = re.compile(r"^/apis/batch/v1/namespaces/(?P<ns>[^/]+)/(?P<res>jobs)(?:/(?P<name>[^/]+))?$")
-_ALL = re.compile(r"^/api/v1/(?P<res>pods|configmaps)$")
+_ALL = re.compile(r"^/api/v1/(?P<res>pods|configmaps|secrets)$")
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
-_KINDS = {"pods": ("Pod", "v1"), "configmaps": ("ConfigMap", "v1"), "jobs": ("Job", "batch/v1")}
+_KINDS = {"pods": ("Pod", "v1"), "configmaps": ("ConfigMap", "v1"), "secrets": ("Secret", "v1"),
+          "jobs": ("Job", "batch/v1")}
 
 
 def _now() -> str:
@@ -609,6 +612,22 @@ class FakeCluster:
         for proc in list(rt.procs.values()):
             _kill_group(proc, signal.SIGKILL)
 
+    def _env_source(self, resource: str, ns: str, name: str) -> dict[str, str] | None:
+        """The keys of a Secret (decoded) or ConfigMap, or ``None`` if there is none."""
+        import base64
+
+        with self._lock:
+            obj = self._objects.get((resource, ns, name))
+            if obj is None:
+                return None
+            values = {k: str(v) for k, v in (obj.get("stringData") or {}).items()}
+            if resource == "secrets":
+                for k, v in (obj.get("data") or {}).items():
+                    values.setdefault(k, base64.b64decode(v).decode("utf-8", errors="replace"))
+            else:
+                values.update({k: str(v) for k, v in (obj.get("data") or {}).items()})
+            return values
+
     def _container_status(self, c: dict[str, Any], state: dict[str, Any], ready: bool = False) -> dict[str, Any]:
         return {
             "name": c["name"],
@@ -695,12 +714,39 @@ class FakeCluster:
         failed_start: dict[str, Any] | None = None
         for c in containers:
             env = dict(base_env)
+            missing = ""
+            for source in c.get("envFrom") or []:
+                ref = source.get("secretRef") or source.get("configMapRef")
+                if ref is None:
+                    continue
+                found = self._env_source("secrets" if "secretRef" in source else "configmaps", ns, ref["name"])
+                if found is None and not ref.get("optional"):
+                    kind = "secret" if "secretRef" in source else "configmap"
+                    missing = missing or f'{kind} "{ref["name"]}" not found'
+                env.update({(source.get("prefix") or "") + k: v for k, v in (found or {}).items()})
             for item in c.get("env") or []:
                 if "value" in item:
                     env[item["name"]] = str(item.get("value", ""))
                 elif (item.get("valueFrom") or {}).get("fieldRef"):
                     path = item["valueFrom"]["fieldRef"].get("fieldPath")
                     env[item["name"]] = {"metadata.name": name, "metadata.namespace": ns}.get(path, "")
+                elif (item.get("valueFrom") or {}).get("secretKeyRef"):
+                    ref = item["valueFrom"]["secretKeyRef"]
+                    found = self._env_source("secrets", ns, ref["name"])
+                    if found is not None and ref["key"] in found:
+                        env[item["name"]] = found[ref["key"]]
+                    elif not ref.get("optional"):
+                        what = f'secret "{ref["name"]}" not found' if found is None else (
+                            f'couldn\'t find key {ref["key"]} in Secret {ns}/{ref["name"]}')
+                        missing = missing or what
+            if missing:
+                # As a kubelet does: the container cannot be created until the Secret exists.
+                st = [self._container_status(
+                    x, {"waiting": {"reason": "CreateContainerConfigError", "message": missing}}) for x in containers]
+                self._set_phase(ns, name, "Pending", statuses=st)
+                rt.deleting.wait(timeout=3600.0)
+                self._remove("pods", ns, name)
+                return
             argv = [expand_references(a, env) for a in [*(c.get("command") or []), *(c.get("args") or [])]]
             from workbench.backends.local import local_argv
 
