@@ -133,3 +133,167 @@ def test_rows_imported_from_a_warm_start_csv(fresh_home: Path, tmp_path: Path) -
     assert sorted(imported["metrics.loss"]) == [pytest.approx(0.001), pytest.approx(5.0)]
     assert imported["duration_s"].isna().all() and (imported["run_id"] == "").all()
     assert df[~df["imported"]]["duration_s"].gt(0).all()
+
+
+# ------------------------------------------------------------------ lineage
+
+
+def _lineage_workspace(home: Path) -> Workspace:
+    """Two trials recorded by the real ML Metadata recorder: load -> train -> evaluate each, and trial 1's evaluate
+    also reads trial 0's model (a cross-run consumer)."""
+    from workbench.tracking import ExperimentInfo, MlmdRecorder, OutputArtifact, RunInfo, StepInfo
+
+    ws = Workspace.at(home)
+    ws.home.mkdir(parents=True, exist_ok=True)
+    rec = MlmdRecorder(ws.mlmd_url)
+    rec.experiment_started(ExperimentInfo(name="lin", algorithm="random"))
+    art = ws.artifacts
+    for trial in (0, 1):
+        run = f"run{trial}"
+        rec.run_started(RunInfo(run_id=run, experiment="lin", pipeline="p", trial_number=trial))
+        data, model, metrics = (str(art / run / s) for s in ("load/data", "train/model", "evaluate/metrics"))
+        steps = [
+            ("load", {"rows": 100 + trial}, {}, [OutputArtifact("data", data, "Dataset")]),
+            (
+                "train",
+                {"lr": 0.1 * (trial + 1)},
+                {"data": (data, "Dataset")},
+                [OutputArtifact("model", model, "Model")],
+            ),
+            (
+                "evaluate",
+                {},
+                {
+                    "model": (model, "Model"),
+                    **({"baseline": (str(art / "run0/train/model"), "Model")} if trial else {}),
+                },
+                [OutputArtifact("metrics", metrics, "Metrics")],
+            ),
+        ]
+        for step, inputs, in_arts, outs in steps:
+            info = StepInfo(run_id=run, experiment="lin", step=step, component=step, inputs=inputs,
+                            input_artifacts=in_arts, trial_number=trial)  # fmt: skip
+            rec.step_started(info)
+            info.state, info.outputs = "Succeeded", outs
+            rec.step_finished(info)
+        rec.run_finished(RunInfo(run_id=run, experiment="lin", pipeline="p", trial_number=trial, state="Succeeded"))
+    rec.close()
+    return ws
+
+
+@pytest.fixture(scope="module")
+def lineage_ws(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    return _lineage_workspace(tmp_path_factory.mktemp("lineage") / "home")
+
+
+def _steps(lin: Any) -> list[tuple[str, int | None]]:
+    return [(e["step"], e["trial"]) for e in lin.executions()]
+
+
+def test_lineage_upstream_of_a_model_names_executions_parameters_and_inputs(lineage_ws: Workspace) -> None:
+    from workbench.query import lineage
+
+    model = str(lineage_ws.artifacts / "run1/train/model")
+    lin = lineage(lineage_ws, model, "upstream")
+    assert lin.method == "get_lineage_subgraph"  # ml-metadata 1.17.1 has it
+    assert lin.target["kind"] == "artifact" and lin.target["type"] == "Model" and lin.target["uri"] == model
+    assert _steps(lin) == [("load", 1), ("train", 1)]  # producers first
+    load, train = lin.executions()
+    assert load["params"] == {"rows": 101} and train["params"] == {"lr": pytest.approx(0.2)}
+    assert [(i["name"], i["uri"]) for i in train["inputs"]] == [("data", str(lineage_ws.artifacts / "run1/load/data"))]
+    assert [o["name"] for o in train["outputs"]] == ["model"]
+    assert {a["type"] for a in lin.artifacts()} == {"Dataset", "Model"}
+
+
+def test_lineage_downstream_of_a_model_crosses_runs(lineage_ws: Workspace) -> None:
+    from workbench.query import lineage
+
+    lin = lineage(lineage_ws, str(lineage_ws.artifacts / "run0/train/model"), "downstream")
+    assert sorted(_steps(lin)) == [("evaluate", 0), ("evaluate", 1)]  # its own evaluate and trial 1's
+    uses = {e["trial"]: [i["name"] for i in e["inputs"]] for e in lin.executions()}
+    assert uses == {0: ["model"], 1: ["baseline"]}
+    assert {a["name"] for a in lin.artifacts()} == {"model", "metrics"}
+
+
+def test_lineage_of_a_trial_is_its_whole_graph(lineage_ws: Workspace) -> None:
+    from workbench.query import lineage
+
+    one_hop = lineage(lineage_ws, "lin:1", hops=1)
+    assert one_hop.target["kind"] == "trial" and one_hop.target["run_id"] == "run1"
+    assert _steps(one_hop) == [("load", 1), ("train", 1), ("evaluate", 1)]
+    assert len(one_hop.edges) == 6  # 3 outputs, data -> train, model -> evaluate, trial 0's model -> evaluate
+    around = lineage(lineage_ws, "lin/trial-1")  # 2 hops: also trial 0's train, which made the baseline model
+    assert ("train", 0) in _steps(around)
+    as_json = around.to_dict()
+    assert as_json["direction"] == "both" and as_json["hops"] == 2 and len(as_json["events"]) == len(around.edges)
+
+
+@pytest.mark.parametrize(
+    ("target", "direction", "hops"),
+    [("run1/train/model", "upstream", None), ("run0/train/model", "downstream", None), ("lin:1", "both", 3)],
+)
+def test_lineage_event_traversal_gives_the_same_graph(
+    lineage_ws: Workspace, target: str, direction: str, hops: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fallback for ml-metadata without get_lineage_subgraph: forced, it finds the same nodes and edges."""
+    from workbench.query import lineage
+    from workbench.readmodel import _lineage
+
+    if "/" in target and ":" not in target:
+        target = str(lineage_ws.artifacts / target)
+    native = lineage(lineage_ws, target, direction, hops)
+    forced = lineage(lineage_ws, target, direction, hops, method="events")
+    monkeypatch.setattr(_lineage, "subgraph_api", lambda store: False)  # as on ml-metadata without the query
+    fallback = lineage(lineage_ws, target, direction, hops)
+    assert native.method == "get_lineage_subgraph" and forced.method == fallback.method == "events"
+    for other in (forced, fallback):
+        assert sorted(other.nodes["id"]) == sorted(native.nodes["id"])
+        assert sorted(map(tuple, other.edges.to_numpy().tolist())) == sorted(
+            map(tuple, native.edges.to_numpy().tolist())
+        )
+
+
+def test_lineage_targets_by_id_and_relative_path_and_clear_errors(lineage_ws: Workspace) -> None:
+    from workbench.query import lineage
+
+    by_uri = lineage(lineage_ws, str(lineage_ws.artifacts / "run0/load/data"), "downstream", hops=1)
+    aid = by_uri.target["artifact_id"]
+    assert lineage(lineage_ws, aid, "downstream", hops=1).target["uri"] == by_uri.target["uri"]
+    assert lineage(lineage_ws, f"#{aid}", "downstream", hops=1).target["artifact_id"] == aid
+    assert lineage(lineage_ws, "run0/load/data", "downstream", hops=1).target["artifact_id"] == aid  # in the store
+    for target, message in [
+        ("99999", "no artifact with id 99999"),
+        ("lin:7", "no trial 7 of experiment 'lin'"),
+        ("nothing-here", "is not an artifact id, an artifact uri"),
+    ]:
+        with pytest.raises(WorkbenchError, match=message):
+            lineage(lineage_ws, target)
+    with pytest.raises(WorkbenchError, match="direction must be one of"):
+        lineage(lineage_ws, aid, "sideways")
+    with pytest.raises(WorkbenchError, match="no lineage store"):
+        lineage(Workspace.at(lineage_ws.home.parent / "empty"), "1")
+
+
+def test_lineage_cli_and_api(lineage_ws: Workspace) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from workbench import api
+    from workbench.cli import app
+
+    runner = CliRunner()
+    home = str(lineage_ws.home)
+    model = str(lineage_ws.artifacts / "run1/train/model")
+    out = runner.invoke(app, ["lineage", model, "--upstream", "--json", "--home", home])
+    assert out.exit_code == 0, out.output
+    doc = json.loads(out.output)
+    assert [e["step"] for e in doc["executions"]] == ["load", "train"] and doc["direction"] == "upstream"
+    table = runner.invoke(app, ["lineage", "lin:0", "--home", home], env={"COLUMNS": "250"})
+    assert table.exit_code == 0 and "evaluate" in table.output and "lr=0.1" in table.output
+    missing = runner.invoke(app, ["lineage", "lin:9", "--home", home])
+    assert missing.exit_code == 1 and "no trial 9" in missing.output
+    both = runner.invoke(app, ["lineage", model, "--upstream", "--downstream", "--home", home])
+    assert both.exit_code == 2
+    lin = api.lineage(model, direction="upstream", workspace=lineage_ws.home)
+    assert [e["step"] for e in lin.executions()] == ["load", "train"]

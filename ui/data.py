@@ -8,6 +8,7 @@ experiment) is read again on the next rerun — incrementally, for the Optuna jo
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 import time
@@ -61,7 +62,14 @@ def _stores(h: str) -> rm.Stores:
 
 def _warm(stores: rm.Stores) -> None:
     """Pay the one-time costs of this process in the background: imports (Optuna's importance, MLflow) and
-    plotly's first figure, so that the first Importance view or Trial page does not wait for them."""
+    plotly's first figure, so that the first Importance view or Trial page does not wait for them.
+
+    The thread runs at the lowest CPU priority (Linux schedules threads one by one), so that it does not slow
+    down the pages being served meanwhile."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+    except (AttributeError, OSError):  # not Linux, or not allowed: run at normal priority
+        pass
     try:
         import optuna.importance  # noqa: F401  (imports scikit-learn: seconds)
 
@@ -101,7 +109,23 @@ def experiments() -> pd.DataFrame:
 
 @st.cache_data(show_spinner="Reading the trials…", max_entries=8)
 def _experiment(h: str, name: str, stamp: Any) -> rm.ExperimentData:
-    return _model(h).experiment(name)
+    found = _model(h).experiment(name)
+    _freeze_once()
+    return found
+
+
+_frozen = threading.Event()
+
+
+def _freeze_once() -> None:
+    """After the first experiment is read, move every object alive (modules, the journal's records) out of the
+    garbage collector's reach (``gc.freeze``). Streamlit runs a full collection after every script run; with the
+    records of 50,000 trials alive it scanned them all on each widget change (0.1-0.2 s). Objects made later are
+    collected as usual."""
+    if not _frozen.is_set():
+        _frozen.set()
+        gc.collect()
+        gc.freeze()
 
 
 def experiment(name: str) -> rm.ExperimentData:
@@ -150,7 +174,9 @@ def _pareto(h: str, name: str, stamp: Any, objectives: tuple[str, ...]) -> pd.Se
 # ------------------------------------------------------------------ figures (cached per data stamp and options)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+# A resource cache, not a data cache: a rerun gets the same figure object back instead of unpickling a copy
+# (tens of ms per figure of 10,000 points). Pages pass figures to ``st.plotly_chart`` and never change them.
+@st.cache_resource(show_spinner=False, max_entries=64)
 def _figure(h: str, name: str, stamp: Any, kind: str, options: tuple[tuple[str, Any], ...]) -> go.Figure:
     data = _experiment(h, name, stamp)
     opts = dict(options)
@@ -168,6 +194,7 @@ def _figure(h: str, name: str, stamp: Any, kind: str, options: tuple[tuple[str, 
             direction,
             log_params=logs,
             ranges=dict(opts.get("ranges", ())),
+            choices=dict(opts.get("choices", ())),
             max_lines=opts.get("max_lines", figures.MAX_LINES),
         )
     if kind == "slice":
@@ -266,12 +293,17 @@ def preview(uri: str, artifact_type: str = "", member: str | None = None) -> rm.
 
 
 @st.cache_data(show_spinner="Reading the lineage…", max_entries=64)
-def _lineage(h: str, run_id: str | None, artifact_id: int | None, hops: int, stamp: Any) -> dict[str, pd.DataFrame]:
-    return rm.lineage(_stores(h), run_id=run_id, artifact_id=artifact_id, hops=hops)
+def _lineage(
+    h: str, run_id: str | None, artifact_id: int | None, hops: int, direction: str, stamp: Any
+) -> dict[str, Any]:
+    return rm.lineage_graph(_stores(h), run_id=run_id, artifact_id=artifact_id, hops=hops, direction=direction)
 
 
-def lineage(run_id: str | None = None, artifact_id: int | None = None, hops: int = 2) -> dict[str, pd.DataFrame]:
-    return _lineage(home(), run_id, artifact_id, hops, stamp(("mlmd",)))
+def lineage(
+    run_id: str | None = None, artifact_id: int | None = None, hops: int = 2, direction: str = "both"
+) -> dict[str, Any]:
+    """``{"frames": {"nodes", "edges"}, "method": ...}``: the lineage query of ``workbench.query.lineage``."""
+    return _lineage(home(), run_id, artifact_id, hops, direction, stamp(("mlmd",)))
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -321,3 +353,68 @@ def trial_row(name: str, number: int) -> pd.Series | None:
 def intermediate_of(name: str, numbers: list[int]) -> pd.DataFrame:
     inter = experiment(name).intermediate
     return inter[inter["number"].isin(numbers)]
+
+
+# ------------------------------------------------------------------ the run store: standalone runs and schedules
+
+
+def _run_store_stamp() -> tuple[Any, ...]:
+    """The run store changes with every run: SQLite file stamp, or a 5-second bucket for a server."""
+    from workbench.runs._store import sqlite_path
+
+    ws = workspace()
+    path = sqlite_path(ws.runs_url or f"sqlite:///{ws.home / 'runs.db'}")
+    if path is None:
+        return ("server", int(time.time() // 5))
+    stamps = []
+    for p in (path, path.with_name(path.name + "-wal")):
+        try:
+            st_ = p.stat()
+            stamps.append((st_.st_size, st_.st_mtime_ns))
+        except OSError:
+            stamps.append(None)
+    return tuple(stamps)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _store_runs(h: str, namespace: str | None, stamp: Any) -> pd.DataFrame:
+    from workbench.readmodel._runs import run_store_frame
+
+    return run_store_frame(_workspace(h), namespace=namespace)
+
+
+def store_runs(namespace: str | None = None) -> pd.DataFrame:
+    """Standalone runs of the run store (of ``namespace``), newest first."""
+    return _store_runs(home(), namespace, _run_store_stamp())
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _schedules(h: str, namespace: str | None, stamp: Any, bucket: int) -> pd.DataFrame:
+    from workbench.readmodel._runs import schedules_frame
+
+    return schedules_frame(_workspace(h), namespace=namespace)
+
+
+def schedules(namespace: str | None = None) -> pd.DataFrame:
+    """Recurring runs with their next fire time (recomputed every 5 s) and last occurrence."""
+    return _schedules(home(), namespace, _run_store_stamp(), int(time.time() // 5))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _occurrences(h: str, name: str, namespace: str, stamp: Any) -> pd.DataFrame:
+    from workbench.readmodel._runs import schedule_occurrences
+
+    return schedule_occurrences(_workspace(h), name, namespace)
+
+
+def occurrences(name: str, namespace: str) -> pd.DataFrame:
+    return _occurrences(home(), name, namespace, _run_store_stamp())
+
+
+def run_namespaces() -> list[str]:
+    """Namespaces that hold standalone runs, schedules or experiments."""
+    found = set(store_runs()["namespace"].dropna()) | set(schedules()["namespace"].dropna())
+    exps = experiments()
+    if "namespace" in exps.columns:
+        found |= set(exps["namespace"].dropna())
+    return sorted(found)

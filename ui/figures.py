@@ -170,7 +170,13 @@ def history(
     return fig
 
 
-def _dimension(values: pd.Series, label: str, log: bool, constraint: tuple[float, float] | None = None) -> dict:
+def _dimension(
+    values: pd.Series,
+    label: str,
+    log: bool,
+    constraint: tuple[float, float] | None = None,
+    chosen: Sequence[Any] | None = None,
+) -> dict:
     dim: dict[str, Any] = {"label": label}
     if not _numeric(values):
         cats = sorted({str(v) for v in values.dropna()})
@@ -182,6 +188,9 @@ def _dimension(values: pd.Series, label: str, log: bool, constraint: tuple[float
         )
         if len(cats) == 1:
             dim["range"] = [-0.5, 0.5]
+        if chosen is not None:  # one brush per chosen category
+            picked = sorted(code[str(c)] for c in chosen if str(c) in code)
+            dim["constraintrange"] = [[i - 0.25, i + 0.25] for i in picked] or [[-0.5, -0.4]]
         return dim
     arr = values.to_numpy(dtype=float)
     if log and np.nanmin(arr, initial=np.inf) > 0:
@@ -208,12 +217,15 @@ def parallel_coordinates(
     *,
     log_params: Sequence[str] = (),
     ranges: dict[str, tuple[float, float]] | None = None,
+    choices: dict[str, Sequence[Any]] | None = None,
     max_lines: int | None = MAX_LINES,
 ) -> go.Figure:
     """One line per succeeded trial through the chosen parameters (in the given order) and the objective.
 
-    ``ranges`` pre-brushes axes (``{column: (low, high)}``); brushing in the chart works too. Past
-    ``max_lines`` trials the best half and an even sample of the rest are drawn (``None``: all).
+    ``ranges`` (``{column: (low, high)}``) and ``choices`` (``{column: [category, ...]}``) are drawn as
+    brushes on their axes (plotly's ``constraintrange``): the selection the page made with its range
+    selectors. Past ``max_lines`` trials the best half and an even sample of the rest are drawn
+    (``None``: all).
     """
     title = "Parallel coordinates"
     if objective not in trials.columns:
@@ -222,10 +234,11 @@ def parallel_coordinates(
     if ok.empty:
         return _empty(title, "no succeeded trials yet")
     ranges = ranges or {}
+    choices = choices or {}
     total = len(ok)
     ok, note = sample(ok, max_lines, objective, direction)
     dims = [
-        _dimension(ok[f"params.{p}"], p, p in log_params, ranges.get(f"params.{p}"))
+        _dimension(ok[f"params.{p}"], p, p in log_params, ranges.get(f"params.{p}"), choices.get(f"params.{p}"))
         for p in params
         if f"params.{p}" in ok.columns
     ]

@@ -33,9 +33,17 @@ def ui_copy(ui_home: Path, tmp_path: Path) -> Path:
 
 
 def store_digests(home: Path) -> dict[str, str]:
-    """Checksums of every store file (to prove the dashboard wrote nothing)."""
+    """Checksums of every store file (to prove the dashboard wrote nothing).
+
+    SQLite's ``-shm`` files (the shared-memory index every reader of a WAL database maps and
+    updates) are left out, and an empty ``-wal`` file counts as no file: a reader opening a
+    WAL database creates both without writing anything. A write still shows, in the database
+    file or as frames in its ``-wal``.
+    """
     out = {}
     for p in sorted(home.rglob("*")):
         if p.is_file() and not p.is_symlink() and p.suffix not in (".flock", ".lock") and p.parent.name != "locks":
+            if p.name.endswith("-shm") or (p.name.endswith("-wal") and p.stat().st_size == 0):
+                continue
             out[str(p.relative_to(home))] = hashlib.sha256(p.read_bytes()).hexdigest()
     return out

@@ -119,3 +119,29 @@ def test_confusion_matrix_and_metric_bars() -> None:
     assert isinstance(cm.data[0], go.Heatmap) and cm.data[0].z.tolist() == [[5, 1], [2, 7]]
     bars = figures.metrics_bars({"t1": {"acc": 0.9, "f1": 0.8}, "t2": {"acc": 0.95}})
     assert [b.name for b in bars.data] == ["t1", "t2"] and list(bars.data[1].y) == [0.95, None]
+
+
+def test_parallel_coordinates_draws_selected_ranges_and_categories_as_brushes() -> None:
+    t = pd.DataFrame(
+        {
+            "number": range(6),
+            "state": ["Succeeded"] * 6,
+            "params.lr": [1e-4, 1e-3, 1e-2, 1e-1, 0.5, 1.0],
+            "params.opt": ["sgd", "adam", "rms", "sgd", "adam", "rms"],
+            "metrics.loss": [5.0, 4.0, 3.0, 2.0, 1.0, 0.5],
+        }
+    )
+    fig = figures.parallel_coordinates(
+        t,
+        ["lr", "opt"],
+        "metrics.loss",
+        "minimize",
+        log_params=["lr"],
+        ranges={"params.lr": (1e-3, 1e-1), "metrics.loss": (1.0, 4.0)},
+        choices={"params.opt": ["adam", "sgd"]},
+    )
+    dims = {d.label: d for d in fig.data[0].dimensions}
+    assert list(dims["lr (log)"].constraintrange) == pytest.approx([-3.0, -1.0])  # log axis: brushed in log10
+    assert list(dims["loss"].constraintrange) == [1.0, 4.0]
+    # categories are coded in sorted order (adam 0, rms 1, sgd 2): one brush per kept category
+    assert [list(r) for r in dims["opt"].constraintrange] == [[-0.25, 0.25], [1.75, 2.25]]

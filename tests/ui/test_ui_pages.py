@@ -145,14 +145,41 @@ def test_compare_experiments(ui_home: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert len(at.get("plotly_chart")) >= 2
 
 
+def _frame_with(at: AppTest, column: str) -> Any:
+    return next(d.value for d in at.dataframe if column in d.value.columns)
+
+
 def test_lineage_page(ui_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     at = open_page(ui_home, monkeypatch, "lineage", experiment="sk-ui", trial=0)
-    nodes = at.dataframe[0].value
+    nodes = _frame_with(at, "kind")
     assert {"execution", "artifact"} == set(nodes["kind"])
     assert {"load", "train", "evaluate"} <= set(nodes["step"])
+    assert "get_lineage_subgraph" in texts(at)  # ml-metadata 1.17 has it: the page says which query ran
     at.radio(key="lin_mode").set_value("an artifact").run()
     assert not at.exception
     assert at.get("plotly_chart")
+
+
+def test_lineage_page_upstream_and_downstream_of_an_artifact(ui_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The model of sk-ui: upstream is load -> train (with train's parameters); downstream is evaluate."""
+    from workbench import readmodel as rm
+    from workbench.workspace import Workspace
+
+    arts = rm.experiment_artifacts(rm.Stores(Workspace.at(ui_home)), "sk-ui")
+    model = int(arts.loc[arts["type"] == "Model", "id"].iloc[0])
+    at = open_page(ui_home, monkeypatch, "lineage", experiment="sk-ui", artifact=model, direction="upstream")
+    assert at.radio(key="lin_mode").value == "an artifact" and at.radio(key="lin_dir").value == "upstream"
+    chain = _frame_with(at, "parameters")
+    assert list(chain["step"]) == ["load", "train"]
+    assert "alpha=" in chain.set_index("step").loc["train", "parameters"]
+    assert "data" in chain.set_index("step").loc["train", "inputs"]
+    at.radio(key="lin_dir").set_value("downstream").run()
+    assert list(_frame_with(at, "parameters")["step"]) == ["evaluate"]
+    # Click through: the selected node's link opens its trial at that step or artifact.
+    execution = next(i for i in _frame_with(at, "kind")["id"] if i.startswith("e"))
+    at.selectbox(key="lin_node").set_value(execution).run()
+    links = [el.proto for el in at.get("page_link")]
+    assert any("step=evaluate" in str(link.query_string) and "trial=0" in str(link.query_string) for link in links)
 
 
 def test_runs_page(ui_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -179,6 +206,9 @@ def test_new_experiment_page_only_in_launch_mode(ui_copy: Path, monkeypatch: pyt
     at = open_page(ui_copy, monkeypatch, "new_experiment")
     assert at.title[0].value == "Experiments"  # not registered: the default page instead
     at = open_page(ui_copy, monkeypatch, "new_experiment", launch=True)
+    assert "valid: experiment" in texts(at)
+    at.selectbox(key="new_tpl").set_value("quadratic")  # the catalog grows: pick the template this test knows
+    at.button(key="new_use").click().run()
     assert "valid: experiment" in texts(at)
     bad = at.text_area(key="new_yaml").value.replace("max: '5.0'", "max: '-9'", 1)
     at.text_area(key="new_yaml").input(bad).run()
@@ -226,3 +256,38 @@ def test_launch_mode_starts_and_stops_an_experiment(ui_copy: Path, monkeypatch: 
         time.sleep(0.5)
     else:
         raise AssertionError("the launched experiment did not stop")
+
+
+def test_trial_page_opens_the_step_a_lineage_link_names(ui_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_page(ui_home, monkeypatch, "trial", experiment="sk-ui", trial=0, step="train")
+    assert at.radio(key="tr_log_step").value == "train"
+    assert "train" in at.code[0].value or at.code[0].value  # the train step's log is shown
+
+
+def test_parallel_coordinates_range_selection_feeds_the_trial_table(
+    ui_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The brush: a range chosen for x selects the succeeded trials inside it, draws it on the x axis, and links to
+    the trial table filtered the same way."""
+    import json
+
+    at = open_page(ui_home, monkeypatch, "experiment", name="quad-ui", view="Parallel coordinates")
+    assert "Streamlit does not report" in str(at.multiselect(key="pc_params").help)
+    slider = at.slider(key="pc_rng_x")
+    lo, hi = slider.min, slider.max
+    mid = (lo + hi) / 2
+    slider.set_range(lo, mid).run()
+    assert not at.exception
+    shown = _frame_with(at, "x")
+    assert len(shown) >= 1 and (shown["x"] <= mid).all() and (shown["state"] == "Succeeded").all()
+    from workbench import readmodel as rm
+    from workbench.workspace import Workspace
+
+    t = rm.ReadModel(Workspace.at(ui_home)).experiment("quad-ui").trials
+    expected = t[(t["state"] == "Succeeded") & (t["params.x"] <= mid)]
+    assert sorted(shown["number"]) == sorted(expected["number"])
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    x_dim = next(d for d in spec["data"][0]["dimensions"] if d["label"] == "x")
+    assert x_dim["constraintrange"] == pytest.approx([lo, mid])
+    links = [str(el.proto.query_string) for el in at.get("page_link")]
+    assert any("view=Trials" in q and "filter=" in q for q in links)

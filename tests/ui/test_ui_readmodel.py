@@ -241,3 +241,13 @@ def test_check_yaml_reports_field_paths() -> None:
     assert not bad.ok and bad.errors[0]["path"].startswith("spec.parameters[0].feasibleSpace")
     syntax = check_yaml("spec: [unclosed")
     assert not syntax.ok and "line" in syntax.errors[0]["message"]
+
+
+def test_range_selection_and_its_filter_expression_agree(ws: Workspace) -> None:
+    trials = rm.ReadModel(ws).experiment("quad-ui").trials
+    ranges = {"params.x": (-1.0, 4.0), "metrics.loss": (0.0, 30.0)}
+    picked = rm.select_ranges(trials, ranges, {"state": ["Succeeded", "Pruned"]})
+    assert len(picked) and (picked["params.x"].between(-1, 4)).all() and set(picked["state"]) <= {"Succeeded", "Pruned"}
+    expression = rm.ranges_expression(ranges, {"state": ["Succeeded", "Pruned"]})
+    assert rm.filter_trials(trials, expression)["number"].tolist() == picked["number"].tolist()
+    assert rm.ranges_expression({"params.learning-rate": (0, 1)}) is None  # not writable as an expression

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 import streamlit as st
 import yaml
 
 from ui import data, figures, nav, widgets
 from workbench import readmodel as rm
+
+BRUSH_HELP = (
+    "Dragging along an axis of the chart brushes it in the browser only: Streamlit does not report plotly's "
+    "parallel-coordinates brushes back to the app. So trials are selected with the range selectors here (a "
+    "slider per numeric parameter and for the objective, a list of kept values per categorical one); each "
+    "selection is drawn on its axis as a brush, and the trials inside every range are listed under the chart, "
+    "to open, compare, download or filter the trial table with."
+)
 
 name = widgets.pick_experiment("experiment")
 if name is None:
@@ -95,31 +105,71 @@ if view == "History":
     else:
         st.caption("Drag a box (or lasso) over points to select trials.")
 elif view == "Parallel coordinates":
-    chosen = st.multiselect("Parameters, in the order shown", exp.params, default=exp.params[:12], key="pc_params")
+    chosen = st.multiselect(
+        "Parameters, in the order shown",
+        exp.params,
+        default=exp.params[:12],
+        key="pc_params",
+        help=BRUSH_HELP,
+    )
+    ok = t[t["state"] == "Succeeded"]
     ranges: dict[str, tuple[float, float]] = {}
-    with st.expander("Brush: select trials by ranges (drag on an axis in the chart to brush visually)"):
-        numeric = [p for p in chosen if pd.api.types.is_numeric_dtype(t[f"params.{p}"])] + [objective[8:]]
-        for p in numeric:
-            col = f"params.{p}" if f"params.{p}" in t.columns else f"metrics.{p}"
-            vals = t[col].dropna()
-            if vals.empty or vals.min() == vals.max():
+    choices: dict[str, list] = {}
+    with st.expander("Select trials by parameter ranges (drawn as brushes on the axes)"):
+        st.caption(BRUSH_HELP)
+        slots = st.columns(3)
+        for i, p in enumerate([*chosen, objective[len("metrics.") :]]):
+            col = f"params.{p}" if f"params.{p}" in t.columns else objective
+            vals = ok[col].dropna()
+            if vals.empty:
                 continue
-            lo, hi = float(vals.min()), float(vals.max())
-            r = st.slider(p, lo, hi, (lo, hi), key=f"pc_rng_{p}", format="%.4g")
-            if r != (lo, hi):
-                ranges[col] = r
+            with slots[i % 3]:
+                if pd.api.types.is_numeric_dtype(vals) and not pd.api.types.is_bool_dtype(vals):
+                    lo, hi = float(vals.min()), float(vals.max())
+                    if lo == hi:
+                        continue
+                    if col.startswith("params.") and exp.log_scale(p) and lo > 0:
+                        llo, lhi = math.log10(lo), math.log10(hi)
+                        r = st.slider(f"{p} (log10)", llo, lhi, (llo, lhi), key=f"pc_rng_{p}", format="%.3f")
+                        if r != (llo, lhi):  # the ends stay exact: no trial lost to rounding
+                            ranges[col] = (lo if r[0] == llo else 10 ** r[0], hi if r[1] == lhi else 10 ** r[1])
+                    else:
+                        r = st.slider(p, lo, hi, (lo, hi), key=f"pc_rng_{p}", format="%.4g")
+                        if r != (lo, hi):
+                            ranges[col] = r
+                else:
+                    cats = sorted(vals.unique().tolist(), key=str)
+                    picked = st.multiselect(p, cats, default=cats, key=f"pc_cat_{p}", format_func=str)
+                    if len(picked) != len(cats):
+                        choices[col] = picked
     everything = _draw_all("pc_all", "lines")
     st.plotly_chart(
-        data.figure(name, "parallel", params=chosen, ranges=ranges, max_lines=everything or figures.MAX_LINES),
+        data.figure(
+            name,
+            "parallel",
+            params=chosen,
+            ranges=ranges,
+            choices=choices,
+            max_lines=everything or figures.MAX_LINES,
+        ),
         key="pc_chart",
     )
-    if ranges:
-        sel = t[t["state"] == "Succeeded"]
-        for col, (lo, hi) in ranges.items():
-            sel = sel[(sel[col] >= lo) & (sel[col] <= hi)]
-        st.write(f"{len(sel):,} trials in the brushed ranges")
+    if ranges or choices:
+        sel = rm.select_ranges(ok, ranges, choices)
+        st.markdown(f"**{len(sel):,} of {len(ok):,} succeeded trials** in the selected ranges")
+        expression = rm.ranges_expression(ranges, choices)
+        if expression:
+            nav.link(
+                "experiment",
+                "Open them in the trial table (as a filter)",
+                name=name,
+                view="Trials",
+                filter=f'state == "Succeeded" and {expression}',
+            )
         picked = widgets.trial_table(sel, exp, "pc_tbl")
         widgets.trial_actions(name, picked, "pc")
+    else:
+        st.caption("Narrow a range (or drop a category) above to select trials.")
 elif view == "Importance":
     method = st.radio(
         "Method",
@@ -169,6 +219,7 @@ elif view == "Trials":
     states = c1.multiselect("State", present, key="tt_states", placeholder="all states")
     expr = c2.text_input(
         "Filter",
+        value=nav.param("filter") or "",
         key="tt_expr",
         placeholder='e.g. lr > 0.01 and state == "Succeeded"',
         help="Parameters and metrics by name, number, state, duration_s; and/or/not, in [...].",

@@ -63,7 +63,10 @@ with b2:
     nav.link("experiment", "Back to the experiment", name=name)
 
 steps, artifacts = data.run_steps(run_id) if run_id else (pd.DataFrame(), [])
-tabs = st.tabs(["Metric history", "Pipeline", "Logs", "Artifacts", "MLflow"])
+# A link from the Lineage page names a step (open its log) or an artifact (open its preview).
+wanted_step = nav.param("step")
+opened = "Artifacts" if nav.param("artifact") else "Logs" if wanted_step else None
+tabs = st.tabs(["Metric history", "Pipeline", "Logs", "Artifacts", "MLflow"], default=opened)
 
 with tabs[0]:
     inter = data.intermediate_of(name, [number])
@@ -134,7 +137,13 @@ with tabs[2]:
     else:
         order = list(steps["step"]) if len(steps) else []
         names = sorted(logs, key=lambda n: order.index(n) if n in order else len(order))
-        step = st.radio("Step", names, horizontal=True, key="tr_log_step")
+        step = st.radio(
+            "Step",
+            names,
+            index=names.index(wanted_step) if wanted_step in names else 0,
+            horizontal=True,
+            key="tr_log_step",
+        )
         st.code(data.read_log(logs[step]), language=None)
         detail, where = data.failure_detail(run_id) if row["state"] == "Failed" else ("", None)
         if detail:

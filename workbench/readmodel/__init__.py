@@ -4,11 +4,13 @@
   ``experiment(name)`` -> :class:`ExperimentData`, from an incremental reader of the
   embedded Optuna journal (or Optuna's API for a database).
 - :class:`Stores`: read-only ML Metadata and MLflow handles; :func:`run_steps`,
-  :func:`pipeline_graph`, :func:`mlflow_run`, :func:`metric_history`, :func:`lineage`,
+  :func:`pipeline_graph`, :func:`mlflow_run`, :func:`metric_history`, :func:`lineage` (and
+  :func:`lineage_graph`: which query found it),
   :func:`experiment_artifacts`, :func:`standalone_runs`, :func:`read_log`.
 - Artifacts: :func:`resolve_artifact` (the one gate to files: inside the artifact store
   only), :func:`preview`, :func:`html_sandbox`, :func:`table_diff`, :func:`text_diff`.
-- :func:`filter_trials` (safe filter expressions), :func:`param_importance`.
+- :func:`filter_trials` (safe filter expressions), :func:`select_ranges` and :func:`ranges_expression` (the
+  parallel-coordinates brush), :func:`param_importance`.
 - :func:`store_stamp`: changes when any store changes (the dashboard's cache key).
 - Launch mode only: :func:`check_yaml`, :func:`launch`, :func:`stop`, :func:`starter_yaml`.
 
@@ -29,7 +31,7 @@ from workbench.readmodel._artifacts import (
     text_diff,
 )
 from workbench.readmodel._compare import experiment_record, side_by_side, trial_record
-from workbench.readmodel._expr import ExpressionError, filter_trials, mask
+from workbench.readmodel._expr import ExpressionError, filter_trials, mask, ranges_expression, select_ranges
 from workbench.readmodel._importance import METHODS as IMPORTANCE_METHODS
 from workbench.readmodel._importance import param_importance
 from workbench.readmodel._journal import JournalReader, StudyRecord, TrialRecord, records_from_storage
@@ -50,6 +52,7 @@ from workbench.readmodel._runs import (
     experiment_artifacts,
     graph_of_pipeline,
     lineage,
+    lineage_graph,
     metric_history,
     mlflow_run,
     mlflow_ui_base,
@@ -86,6 +89,7 @@ __all__ = [
     "json_text",
     "launch",
     "lineage",
+    "lineage_graph",
     "list_files",
     "mask",
     "metric_history",
@@ -95,10 +99,12 @@ __all__ = [
     "pareto_mask",
     "pipeline_graph",
     "preview",
+    "ranges_expression",
     "read_log",
     "records_from_storage",
     "resolve_artifact",
     "run_steps",
+    "select_ranges",
     "side_by_side",
     "standalone_runs",
     "starter_yaml",

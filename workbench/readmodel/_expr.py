@@ -169,3 +169,46 @@ def mask(frame: pd.DataFrame, expression: str) -> pd.Series:
 def filter_trials(frame: pd.DataFrame, expression: str) -> pd.DataFrame:
     """The rows of the trial table for which ``expression`` holds."""
     return frame[mask(frame, expression)]
+
+
+def select_ranges(
+    frame: pd.DataFrame,
+    ranges: dict[str, tuple[float, float]],
+    choices: dict[str, list[Any]] | None = None,
+) -> pd.DataFrame:
+    """Rows with every ``ranges`` column within ``[low, high]`` and every ``choices`` column one of its values.
+
+    What the Experiment page's parallel-coordinates brush selects (columns are full names such as
+    ``params.lr``). Rows with a missing value in a constrained column are left out.
+
+    Example:
+        >>> df = pd.DataFrame({"params.lr": [0.1, 0.001, 0.05], "params.opt": ["sgd", "adam", "adam"]})
+        >>> select_ranges(df, {"params.lr": (0.01, 1.0)}, {"params.opt": ["adam"]}).index.tolist()
+        [2]
+    """
+    keep = pd.Series(True, index=frame.index)
+    for col, (low, high) in ranges.items():
+        keep &= frame[col].between(low, high)
+    for col, allowed in (choices or {}).items():
+        keep &= frame[col].isin(list(allowed))
+    return frame[keep]
+
+
+def ranges_expression(
+    ranges: dict[str, tuple[float, float]], choices: dict[str, list[Any]] | None = None
+) -> str | None:
+    """The filter expression that selects what :func:`select_ranges` does (``None`` if a name is not an identifier).
+
+    Example:
+        >>> ranges_expression({"params.lr": (0.01, 1.0)}, {"params.opt": ["adam"]})
+        "0.01 <= params.lr <= 1.0 and params.opt in ['adam']"
+    """
+    parts = []
+    for col, (low, high) in ranges.items():
+        parts.append(f"{float(low)!r} <= {col} <= {float(high)!r}")
+    for col, allowed in (choices or {}).items():
+        parts.append(f"{col} in {list(allowed)!r}")
+    names = [*ranges, *(choices or {})]
+    if not all(all(part.isidentifier() for part in name.split(".")) for name in names):
+        return None
+    return " and ".join(parts)

@@ -380,28 +380,45 @@ def experiment_artifacts(stores: Stores, experiment: str) -> pd.DataFrame:
 
 
 def lineage(
-    stores: Stores, *, run_id: str | None = None, artifact_id: int | None = None, hops: int = 2
+    stores: Stores,
+    *,
+    run_id: str | None = None,
+    artifact_id: int | None = None,
+    hops: int = 2,
+    direction: str = "both",
+    method: str = "auto",
 ) -> dict[str, pd.DataFrame]:
     """The artifact -> execution -> artifact graph around a run or an artifact, from ML Metadata.
 
-    For a run: its executions and every artifact they read or wrote, plus the executions of
-    other runs that produced its inputs or consumed its outputs. For an artifact: ``hops``
-    steps upstream and downstream. Returns ``{"nodes", "edges"}``: nodes ``id`` (``a<id>`` or
-    ``e<id>``), ``kind`` (artifact | execution), ``label``, ``type``, ``state``, ``run_id``,
-    ``step``, ``experiment``, ``trial``, ``uri``, ``mlmd_id``; edges ``source``, ``target``,
-    ``event`` (INPUT | OUTPUT), ``name``.
+    For a run: its executions and every artifact they read or wrote (1 hop), and with the default
+    ``hops=2`` the executions of other runs that produced its inputs or consumed its outputs. For an
+    artifact: ``hops`` events upstream and/or downstream (``direction``: upstream | downstream |
+    both). ``get_lineage_subgraph`` is used where the store answers it, the event traversal
+    otherwise (``method``: auto | get_lineage_subgraph | events; see ``_lineage``). Returns
+    ``{"nodes", "edges"}`` with the columns of :func:`workbench.readmodel._lineage.frames`.
     """
-    store = stores.mlmd()
-    node_cols = ["id", "kind", "label", "type", "state", "run_id", "step", "experiment", "trial", "uri", "mlmd_id"]
-    edge_cols = ["source", "target", "event", "name"]
-    empty = {"nodes": pd.DataFrame(columns=node_cols), "edges": pd.DataFrame(columns=edge_cols)}
-    if store is None:
-        return empty
-    from ml_metadata import errors as mlmd_errors
-    from ml_metadata.proto import metadata_store_pb2 as pb
+    return lineage_graph(stores, run_id=run_id, artifact_id=artifact_id, hops=hops, direction=direction, method=method)[
+        "frames"
+    ]
 
-    exec_ids: set[int] = set()
-    art_ids: set[int] = set()
+
+def lineage_graph(
+    stores: Stores,
+    *,
+    run_id: str | None = None,
+    artifact_id: int | None = None,
+    hops: int = 2,
+    direction: str = "both",
+    method: str = "auto",
+) -> dict[str, Any]:
+    """:func:`lineage` and how it was found: ``{"frames": {"nodes", "edges"}, "method": ...}``."""
+    from workbench.readmodel import _lineage
+
+    store = stores.mlmd()
+    if store is None:
+        return {"frames": _lineage.empty_frames(), "method": ""}
+    from ml_metadata import errors as mlmd_errors
+
     with stores.locked():
         if run_id:
             try:
@@ -409,94 +426,23 @@ def lineage(
             except mlmd_errors.NotFoundError:
                 found = []
             if not found:
-                return empty
-            exec_ids = {e.id for e in store.get_executions_by_context(found[0].id)}
-            frontier_e, frontier_a = set(exec_ids), set()
-            rounds = 1
+                return {"frames": _lineage.empty_frames(), "method": ""}
+            sub = _lineage.traverse(
+                store,
+                execution_ids={e.id for e in store.get_executions_by_context(found[0].id)},
+                direction=direction,
+                hops=hops,
+                method=method,
+            )
         elif artifact_id is not None:
             if not store.get_artifacts_by_id([int(artifact_id)]):
-                return empty
-            art_ids = {int(artifact_id)}
-            frontier_e, frontier_a = set(), set(art_ids)
-            rounds = max(1, hops)
+                return {"frames": _lineage.empty_frames(), "method": ""}
+            sub = _lineage.traverse(
+                store, artifact_ids={int(artifact_id)}, direction=direction, hops=hops, method=method
+            )
         else:
-            return empty
-        events: dict[tuple[int, int, int], Any] = {}
-        for _ in range(rounds + 1):
-            new_a: set[int] = set()
-            new_e: set[int] = set()
-            if frontier_e:
-                for ev in store.get_events_by_execution_ids(sorted(frontier_e)):
-                    events[(ev.execution_id, ev.artifact_id, ev.type)] = ev
-                    if ev.artifact_id not in art_ids:
-                        new_a.add(ev.artifact_id)
-            if frontier_a:
-                for ev in store.get_events_by_artifact_ids(sorted(frontier_a)):
-                    events[(ev.execution_id, ev.artifact_id, ev.type)] = ev
-                    if ev.execution_id not in exec_ids:
-                        new_e.add(ev.execution_id)
-            art_ids |= new_a
-            exec_ids |= new_e
-            frontier_a, frontier_e = new_a, new_e
-            if not frontier_a and not frontier_e:
-                break
-        # Keep only events whose both ends are in the graph.
-        executions = store.get_executions_by_id(sorted(exec_ids)) if exec_ids else []
-        artifacts = store.get_artifacts_by_id(sorted(art_ids)) if art_ids else []
-        a_types = {t.id: t.name for t in store.get_artifact_types_by_id(sorted({a.type_id for a in artifacts}))}
-    nodes = []
-    for e in executions:
-        p = _props(e)
-        nodes.append(
-            {
-                "id": f"e{e.id}",
-                "kind": "execution",
-                "label": f"{p.get('step', '')}" + (f" (trial {p['trial_number']})" if "trial_number" in p else ""),
-                "type": p.get("component", ""),
-                "state": p.get("state", pb.Execution.State.Name(e.last_known_state)),
-                "run_id": p.get("run_id", ""),
-                "step": p.get("step", ""),
-                "experiment": p.get("experiment", ""),
-                "trial": p.get("trial_number"),
-                "uri": "",
-                "mlmd_id": e.id,
-            }
-        )
-    for a in artifacts:
-        c = _custom(a)
-        nodes.append(
-            {
-                "id": f"a{a.id}",
-                "kind": "artifact",
-                "label": f"{c.get('display_name', a.name or a.id)}",
-                "type": a_types.get(a.type_id, ""),
-                "state": pb.Artifact.State.Name(a.state),
-                "run_id": c.get("run_id", ""),
-                "step": c.get("step", ""),
-                "experiment": "",
-                "trial": None,
-                "uri": a.uri,
-                "mlmd_id": a.id,
-            }
-        )
-    edges = []
-    present_e = {e.id for e in executions}
-    present_a = {a.id for a in artifacts}
-    for (eid, aid, kind), ev in events.items():
-        if eid not in present_e or aid not in present_a:
-            continue
-        name = ev.path.steps[0].key if ev.path.steps else ""
-        if kind == pb.Event.OUTPUT:
-            edges.append({"source": f"e{eid}", "target": f"a{aid}", "event": "OUTPUT", "name": name})
-        elif kind == pb.Event.INPUT:
-            edges.append({"source": f"a{aid}", "target": f"e{eid}", "event": "INPUT", "name": name})
-    node_frame = pd.DataFrame(nodes, columns=node_cols)
-    trial_of_run = {r: t for r, t in zip(node_frame["run_id"], node_frame["trial"], strict=True) if t is not None}
-    node_frame["trial"] = [
-        t if t is not None else trial_of_run.get(r)
-        for t, r in zip(node_frame["trial"], node_frame["run_id"], strict=True)
-    ]
-    return {"nodes": node_frame, "edges": pd.DataFrame(edges, columns=edge_cols)}
+            return {"frames": _lineage.empty_frames(), "method": ""}
+        return {"frames": _lineage.frames(store, sub), "method": sub.method}
 
 
 def read_log(path: str | Path, max_bytes: int = 2_000_000) -> str:
@@ -512,3 +458,118 @@ def read_log(path: str | Path, max_bytes: int = 2_000_000) -> str:
         return f"(cannot read {p}: {err})"
     text = data.decode("utf-8", errors="replace")
     return (f"... (first {size - max_bytes:,} bytes not shown)\n" if size > max_bytes else "") + text
+
+
+# ------------------------------------------------------------------ the run store: standalone runs and schedules
+
+
+STORE_RUN_COLUMNS = ["run_id", "name", "namespace", "experiment", "pipeline", "state", "created", "started",
+                     "finished", "duration_s", "schedule", "rerun_of", "message"]  # fmt: skip
+
+
+def run_store_frame(
+    workspace: Workspace,
+    namespace: str | None = None,
+    experiment: str | None = None,
+    schedule: str | None = None,
+    limit: int | None = None,
+) -> pd.DataFrame:
+    """Standalone runs from the run store, newest first: ``STORE_RUN_COLUMNS`` plus ``params.*`` and ``metrics.*``.
+
+    An empty frame when the workspace has no run store yet (reading never creates it).
+    """
+    from workbench.runs import existing_store
+
+    store = existing_store(workspace)
+    records = store.list_runs(namespace, experiment, schedule, limit=limit) if store is not None else []
+    rows = []
+    for r in records:
+        row: dict[str, Any] = {
+            "run_id": r.run_id,
+            "name": r.name,
+            "namespace": r.namespace,
+            "experiment": r.experiment,
+            "pipeline": r.pipeline,
+            "state": r.state + (" (stale)" if r.stale() else ""),
+            "created": pd.to_datetime(r.created, unit="s"),
+            "started": pd.to_datetime(r.started, unit="s") if r.started else pd.NaT,
+            "finished": pd.to_datetime(r.finished, unit="s") if r.finished else pd.NaT,
+            "duration_s": r.duration if r.duration is not None else float("nan"),
+            "schedule": r.schedule or "",
+            "rerun_of": r.rerun_of or "",
+            "message": r.message,
+        }
+        row.update({f"params.{k}": v for k, v in r.parameters.items()})
+        row.update({f"metrics.{k}": v for k, v in r.metrics.items()})
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    for column in STORE_RUN_COLUMNS:
+        if column not in frame.columns:
+            frame[column] = pd.Series(dtype=object)
+    extra = sorted(c for c in frame.columns if c not in STORE_RUN_COLUMNS)
+    return frame[STORE_RUN_COLUMNS + extra]
+
+
+SCHEDULE_COLUMNS = ["name", "namespace", "kind", "target", "trigger", "timezone", "enabled", "max_concurrency",
+                    "catchup", "next_fire", "last_fire", "last_state", "active", "occurrences"]  # fmt: skip
+
+
+def schedules_frame(workspace: Workspace, namespace: str | None = None) -> pd.DataFrame:
+    """Schedules (recurring runs): ``SCHEDULE_COLUMNS``; ``next_fire``/``last_fire`` are UTC timestamps."""
+    from workbench.runs import existing_store
+    from workbench.schedule import next_fire, trigger_of
+
+    store = existing_store(workspace)
+    rows = []
+    for s in store.list_schedules(namespace) if store is not None else []:
+        assert s.id is not None
+        recent = store.occurrences(s.id, limit=MAX_OCCURRENCES)
+        trigger = trigger_of(s)
+        nxt = next_fire(s, recent[0].fire_at if recent else None)
+        rows.append(
+            {
+                "name": s.name,
+                "namespace": s.namespace,
+                "kind": s.kind,
+                "target": str((s.document.get("metadata") or {}).get("name", "")),
+                "trigger": trigger.describe(),
+                "timezone": trigger.timezone,
+                "enabled": s.enabled,
+                "max_concurrency": s.max_concurrency,
+                "catchup": s.catchup,
+                "next_fire": pd.to_datetime(nxt, unit="s", utc=True) if nxt else pd.NaT,
+                "last_fire": pd.to_datetime(recent[0].fire_at, unit="s", utc=True) if recent else pd.NaT,
+                "last_state": recent[0].state if recent else "",
+                "active": sum(o.state in ("Pending", "Running") for o in recent),
+                "occurrences": len(recent),
+            }
+        )
+    return pd.DataFrame(rows, columns=SCHEDULE_COLUMNS)
+
+
+#: Occurrences read per schedule for the listing.
+MAX_OCCURRENCES = 200
+
+
+def schedule_occurrences(workspace: Workspace, name: str, namespace: str = "default", limit: int = 50) -> pd.DataFrame:
+    """The latest occurrences of a schedule: ``fire_time`` (UTC), ``state``, ``target``, ``message``."""
+    from workbench.runs import existing_store
+
+    cols = ["fire_time", "state", "target", "started", "finished", "message"]
+    store = existing_store(workspace)
+    if store is None:
+        return pd.DataFrame(columns=cols)
+    schedule = store.get_schedule(name, namespace)
+    assert schedule.id is not None
+    rows = [
+        {
+            "fire_time": pd.to_datetime(o.fire_at, unit="s", utc=True),
+            "state": o.state,
+            "target": o.target,
+            "started": pd.to_datetime(o.started, unit="s") if o.started else pd.NaT,
+            "finished": pd.to_datetime(o.finished, unit="s") if o.finished else pd.NaT,
+            "message": o.message,
+        }
+        for o in store.occurrences(schedule.id, limit=limit)
+    ]
+    return pd.DataFrame(rows, columns=cols)
