@@ -47,3 +47,10 @@ def exp_name(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def mlmd_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'mlmd' / 'mlmd.sqlite'}"
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run every tracking test in its own folder: MLflow puts artifacts of experiments created without
+    an artifact location under ``./mlruns`` (the step runs' ``workbench/step.json``)."""
+    monkeypatch.chdir(tmp_path)

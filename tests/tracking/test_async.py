@@ -17,7 +17,9 @@ from workbench.tracking import (
     CompositeRecorder,
     ExperimentInfo,
     OutputArtifact,
+    ProcessRecorder,
     RunInfo,
+    ShardedRecorder,
     StepInfo,
     lineage_of_run,
     make_recorder,
@@ -206,7 +208,10 @@ def test_make_recorder_writes_both_stores(
     ws = Workspace.at(tmp_path / "ws")
     rec = make_recorder(ws)
     assert isinstance(rec, CompositeRecorder)
-    assert all(isinstance(r, AsyncRecorder) for r in rec.recorders)  # one queue per store
+    mlflow, mlmd = rec.recorders
+    assert isinstance(mlmd, AsyncRecorder)  # one queue per store, and per MLflow writer process:
+    writers = mlflow.recorders if isinstance(mlflow, ShardedRecorder) else [mlflow]
+    assert all(isinstance(w, AsyncRecorder) and isinstance(w.inner, ProcessRecorder) for w in writers)
 
     rec.experiment_started(ExperimentInfo(name=exp_name))
     run = RunInfo(run_id="mk-1", experiment=exp_name, pipeline="p", trial_number=0, params={"lr": 0.1})
@@ -221,7 +226,7 @@ def test_make_recorder_writes_both_stores(
     run.state, run.metrics = "Succeeded", {"acc": 0.2}
     rec.run_finished(run)
     rec.close()
-    assert sum(r.errors for r in rec.recorders) == 0
+    assert sum(r.errors for r in [*writers, mlmd]) == 0
 
     from mlflow.tracking import MlflowClient
 

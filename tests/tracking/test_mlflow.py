@@ -202,8 +202,10 @@ def test_resumed_run_started_reuses_the_run(mlflow_uri: str, exp_name: str) -> N
     run = RunInfo(run_id="again-1", experiment=exp_name, pipeline="p", trial_number=1, params={"lr": 0.1})
     first.run_started(run)
     first.step_started(StepInfo(run_id="again-1", experiment=exp_name, step="old", component="c", trial_number=1))
+    first.flush()  # what its writer thread does after every batch, before the controller crashed
     second = MlflowRecorder(mlflow_uri)
     second.run_started(RunInfo(**{**run.__dict__, "params": {"lr": 0.1, "extra": 2}}))
+    second.flush()
     runs = _by_name(_runs(second, exp_name))
     assert set(runs) == {"trial-1", "old"}
     assert runs["trial-1"].data.params == {"lr": "0.1", "extra": "2"}
@@ -261,3 +263,88 @@ def test_metric_for_an_unknown_run_is_dropped(
     mlflow_recorder.metric("never-started", "s", "m", 1.0, 0, time.time())
     mlflow_recorder.flush()
     assert any("never-started" in r.getMessage() for r in caplog.records)
+
+
+def _artifact_text(rec: MlflowRecorder, run_id: str, path: str) -> str:
+    local = rec.client.download_artifacts(run_id, path)
+    return Path(local).read_text()
+
+
+def test_documents_manifest_and_previews_are_run_artifacts_with_secrets_kept_out(
+    mlflow_uri: str, mlflow_home: Path, exp_name: str, tmp_path: Path
+) -> None:
+    rec = MlflowRecorder(mlflow_uri, artifact_root=(mlflow_home / "mlruns").as_uri(), log_artifacts_max_bytes=2000)
+    spec = {"spec": {"trialTemplate": {"arguments": [{"name": "dsn", "value": "pg://u:pw@db/x"}]}}}
+    rec.run_started(
+        RunInfo(
+            run_id="r-doc",
+            experiment=exp_name,
+            pipeline="p",
+            trial_number=0,
+            params={"lr": 0.1, "dsn": "pg://u:pw@db/x"},
+            secrets=["dsn"],
+            documents={"experiment.yaml": spec, "pipeline.yaml": {"name": "p", "steps": [{"name": "train"}]}},
+        )
+    )
+    small = tmp_path / "scores.csv"
+    small.write_text("fold,score\n0,0.9\n1,0.8\n")
+    big = tmp_path / "table.csv"
+    big.write_text("a,b\n" + "".join(f"{i},{i * i}\n" for i in range(5000)))
+    model = tmp_path / "model.bin"
+    model.write_bytes(b"\0" * 100)
+    step = StepInfo(
+        run_id="r-doc",
+        experiment=exp_name,
+        step="train",
+        component="trainer",
+        trial_number=0,
+        inputs={"lr": 0.1, "dsn": "pg://u:pw@db/x"},
+        secrets=["dsn"],
+        env={"MODE": "fast", "HF_TOKEN": "hf_abc"},
+        command=["python", "train.py", "--dsn", "pg://u:pw@db/x", "--lr=0.1"],
+    )
+    rec.step_started(step)
+    step.state, step.finished, step.exit_code = "Succeeded", time.time(), 0
+    step.outputs = [
+        OutputArtifact("scores", str(small), "Dataset", digest="d1", size=small.stat().st_size),
+        OutputArtifact("table", str(big), "Dataset", size=big.stat().st_size),
+        OutputArtifact("model", str(model), "Model"),
+    ]
+    rec.step_finished(step)
+    rec.run_finished(RunInfo(run_id="r-doc", experiment=exp_name, pipeline="p", trial_number=0, state="Succeeded"))
+
+    runs = _by_name(_runs(rec, exp_name))
+    trial, train = runs["trial-0"], runs["train"]
+    assert trial.data.params["dsn"] == "***"
+    assert train.data.params["dsn"] == "***"
+    experiment_doc = _artifact_text(rec, trial.info.run_id, "workbench/experiment.yaml")
+    assert "pw@db" not in experiment_doc and "***" in experiment_doc
+    assert "train" in _artifact_text(rec, trial.info.run_id, "workbench/pipeline.yaml")
+
+    manifest = json.loads(_artifact_text(rec, train.info.run_id, "workbench/step.json"))
+    assert manifest["command"] == ["python", "train.py", "--dsn", "***", "--lr=0.1"]
+    assert manifest["env"] == {"MODE": "fast", "HF_TOKEN": "***"}
+    assert {o["name"]: o["uri"] for o in manifest["outputs"]} == {
+        "scores": str(small),
+        "table": str(big),
+        "model": str(model),
+    }
+    assert "pw@db" not in json.dumps(manifest)
+
+    # A small table is copied whole; a big one gets a preview of its first rows; other files stay out.
+    assert _artifact_text(rec, train.info.run_id, "scores/scores.csv") == small.read_text()
+    preview = _artifact_text(rec, train.info.run_id, "table/preview.csv").splitlines()
+    assert preview[0] == "a,b" and len(preview) == 1001 and preview[-1] == "999,998001"
+    listed = {a.path for a in rec.client.list_artifacts(train.info.run_id)}
+    assert "model" not in listed
+
+
+def test_parquet_preview(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from workbench.tracking._mlflow import table_preview
+
+    path = tmp_path / "t.parquet"
+    pd.DataFrame({"x": range(3000), "y": ["v"] * 3000}).to_parquet(path)
+    lines = table_preview(path, rows=10).splitlines()
+    assert lines[0] == "x,y" and lines[1:3] == ["0,v", "1,v"] and len(lines) == 11

@@ -28,12 +28,14 @@ from workbench.tracking._base import (
     ExperimentInfo,
     OutputArtifact,
     RunInfo,
+    ShardedRecorder,
     StepInfo,
 )
 
 if TYPE_CHECKING:
     from workbench.tracking._mlflow import MlflowRecorder
     from workbench.tracking._mlmd import MlmdRecorder, MlmdStepCache, lineage_of_run
+    from workbench.tracking._process import ProcessRecorder
     from workbench.workspace import Workspace
 
 _LAZY = {
@@ -41,6 +43,7 @@ _LAZY = {
     "MlmdRecorder": "workbench.tracking._mlmd",
     "MlmdStepCache": "workbench.tracking._mlmd",
     "lineage_of_run": "workbench.tracking._mlmd",
+    "ProcessRecorder": "workbench.tracking._process",
 }
 
 
@@ -57,24 +60,41 @@ def _is_remote(uri: str) -> bool:
     return uri.split(":", 1)[0].lower() in ("http", "https", "databricks")
 
 
-def make_recorder(workspace: Workspace) -> BaseRecorder:
-    """The default recorder for a workspace: MLflow + ML Metadata, written on a background thread.
+def make_recorder(workspace: Workspace, process: bool | None = None) -> BaseRecorder:
+    """The default recorder for a workspace: MLflow + ML Metadata, written off the hot path.
+
+    Each store gets its own queue and writer thread (a store that is down delays only its
+    own records). MLflow's writes, the CPU-heavy part, run in a child process
+    (:class:`ProcessRecorder`, one per core, at most two, runs spread over them by
+    :class:`ShardedRecorder`) when ``process`` is true — the default, unless
+    ``WORKBENCH_TRACKING_PROCESS=0`` — so they use other cores instead of the controller's.
 
     The MLflow artifact root is the workspace's ``mlruns/`` folder, except for a remote
     tracking server (``http(s)://``), which decides its own artifact location.
     """
-    from workbench.tracking._mlflow import MlflowRecorder
+    import os
+
     from workbench.tracking._mlmd import MlmdRecorder
 
+    if process is None:
+        process = os.environ.get("WORKBENCH_TRACKING_PROCESS", "1").lower() not in ("0", "false", "no", "off")
     artifact_root = None if _is_remote(workspace.mlflow_uri) else workspace.mlflow_artifacts.as_uri()
-    # One queue and thread per store: a store that is down delays only its own records.
-    return CompositeRecorder(
-        [
-            AsyncRecorder(MlflowRecorder(workspace.mlflow_uri, artifact_root=artifact_root)),
-            AsyncRecorder(MlmdRecorder(workspace.mlmd_url)),
-        ]
-    )
+    mlflow_args = {"tracking_uri": workspace.mlflow_uri, "artifact_root": artifact_root}
+    if process:
+        from workbench.tracking._process import ProcessRecorder
 
+        # One writer process per core (at most 2): a fast sweep spreads its runs over them.
+        writers = max(1, min(2, os.cpu_count() or 1))
+        shards: list[BaseRecorder] = [
+            AsyncRecorder(ProcessRecorder("workbench.tracking._mlflow:MlflowRecorder", mlflow_args))
+            for _ in range(writers)
+        ]
+        mlflow = shards[0] if writers == 1 else ShardedRecorder(shards)
+    else:
+        from workbench.tracking._mlflow import MlflowRecorder
+
+        mlflow = AsyncRecorder(MlflowRecorder(**mlflow_args))
+    return CompositeRecorder([mlflow, AsyncRecorder(MlmdRecorder(workspace.mlmd_url))])
 
 __all__ = [
     "EXPERIMENT_STATES",
@@ -88,7 +108,9 @@ __all__ = [
     "MlmdRecorder",
     "MlmdStepCache",
     "OutputArtifact",
+    "ProcessRecorder",
     "RunInfo",
+    "ShardedRecorder",
     "StepInfo",
     "lineage_of_run",
     "make_recorder",

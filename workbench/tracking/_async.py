@@ -228,5 +228,5 @@ class AsyncRecorder(BaseRecorder):
                 else:
                     self._call(hook, args)
                     dirty = True
-            if dirty:
+            if dirty and getattr(self.inner, "flush_after_batch", True):
                 self._call("flush", ())

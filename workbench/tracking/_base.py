@@ -50,13 +50,21 @@ class RunInfo:
     started: float = field(default_factory=time.time)
     finished: float | None = None
     message: str = ""
+    #: Documents kept with the run (MLflow run artifacts under ``workbench/``): e.g. ``experiment.yaml``,
+    #: ``pipeline.yaml`` -> the spec as a mapping. Secrets in them are masked when written.
+    documents: dict[str, Any] = field(default_factory=dict)
+    #: Parameter names whose values are secret (never written anywhere), beyond the names that look secret.
+    secrets: list[str] = field(default_factory=list)
 
 
 @dataclass
 class OutputArtifact:
     name: str
+    #: Where the artifact lives for good (a path, or ``s3://...`` when steps keep artifacts in an object store).
     uri: str
     type: str
+    #: The controller's local copy, when it differs from ``uri`` (what previews and cache checks read).
+    path: str = ""
     #: Parameter outputs: the value as read back from the file.
     value: Any = None
     #: Content digest, size and mtime (ns) when written: a cache hit checks them.
@@ -92,6 +100,12 @@ class StepInfo:
     cache_key: str = ""
     #: For a Cached step: ``<run_id>/<step>`` of the execution whose outputs it reused.
     cached_from: str = ""
+    #: Input names whose values are secret (never written anywhere), beyond the names that look secret.
+    secrets: list[str] = field(default_factory=list)
+    #: Environment variables the step spec sets (names and values; secret-looking ones are masked when written).
+    env: dict[str, str] = field(default_factory=dict)
+    #: The container image (Kubernetes), if any.
+    image: str = ""
 
 
 class BaseRecorder(ABC):  # noqa: B024 - every hook is optional
@@ -170,6 +184,66 @@ class CompositeRecorder(BaseRecorder):
 
     def flush(self) -> bool:  # type: ignore[override]
         """Flush every recorder; ``False`` if one of them timed out."""
+        results = [r.flush() for r in self.recorders]
+        return all(result is not False for result in results)
+
+    def close(self) -> None:
+        for r in self.recorders:
+            r.close()
+
+
+class ShardedRecorder(BaseRecorder):
+    """Spreads runs over several recorders: every event of a run goes to the same one, in order.
+
+    Several MLflow writer processes share the load of a fast sweep; experiment events and
+    ``flush``/``close`` go to all of them.
+
+    Example:
+        >>> class Count(BaseRecorder):
+        ...     def __init__(self): self.runs = []
+        ...     def run_started(self, run): self.runs.append(run.run_id)
+        >>> a, b = Count(), Count()
+        >>> rec = ShardedRecorder([a, b])
+        >>> for i in range(6): rec.run_started(RunInfo(run_id=f"r{i}", experiment="e", pipeline="p"))
+        >>> sorted(a.runs + b.runs) == [f"r{i}" for i in range(6)] and bool(a.runs) and bool(b.runs)
+        True
+    """
+
+    def __init__(self, recorders: list[BaseRecorder]) -> None:
+        if not recorders:
+            raise ValueError("ShardedRecorder needs at least one recorder")
+        self.recorders = recorders
+
+    def _shard(self, run_id: str) -> BaseRecorder:
+        import zlib
+
+        return self.recorders[zlib.crc32(run_id.encode()) % len(self.recorders)]
+
+    def experiment_started(self, experiment: ExperimentInfo) -> None:
+        for r in self.recorders:
+            r.experiment_started(experiment)
+
+    def experiment_finished(self, experiment: ExperimentInfo) -> None:
+        for r in self.recorders:
+            r.experiment_finished(experiment)
+
+    def run_started(self, run: RunInfo) -> None:
+        self._shard(run.run_id).run_started(run)
+
+    def step_started(self, step: StepInfo) -> None:
+        self._shard(step.run_id).step_started(step)
+
+    def step_finished(self, step: StepInfo) -> None:
+        self._shard(step.run_id).step_finished(step)
+
+    def metric(self, run_id: str, step: str, name: str, value: float, index: int, timestamp: float) -> None:
+        self._shard(run_id).metric(run_id, step, name, value, index, timestamp)
+
+    def run_finished(self, run: RunInfo) -> None:
+        self._shard(run.run_id).run_finished(run)
+
+    def flush(self) -> bool:  # type: ignore[override]
+        """Flush every shard; ``False`` if one of them timed out."""
         results = [r.flush() for r in self.recorders]
         return all(result is not False for result in results)
 

@@ -5,10 +5,13 @@ Nothing here imports MLflow or ML Metadata.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import re
+from collections.abc import Collection, Iterator
+from pathlib import Path
 from typing import Any
 
 logger = logging.getLogger("workbench.tracking")
@@ -18,32 +21,62 @@ SECRET_NAME = re.compile(r"passw(or)?d|secret|token|key|credential", re.IGNORECA
 MASK = "***"
 
 
-def is_secret(name: str) -> bool:
-    """Whether a parameter name looks like it holds a secret.
+def is_secret(name: str, secrets: Collection[str] = ()) -> bool:
+    """Whether a parameter name holds a secret: marked so (``secrets``) or looking like it.
 
     Example:
-        >>> is_secret("db_password"), is_secret("API_KEY"), is_secret("lr")
-        (True, True, False)
+        >>> is_secret("db_password"), is_secret("API_KEY"), is_secret("lr"), is_secret("dsn", {"dsn"})
+        (True, True, False, True)
     """
-    return bool(SECRET_NAME.search(str(name)))
+    return str(name) in secrets or bool(SECRET_NAME.search(str(name)))
 
 
-def mask(value: Any, name: str = "") -> Any:
+def mask(value: Any, name: str = "", secrets: Collection[str] = ()) -> Any:
     """``value`` with secrets replaced by ``"***"`` (recursively through mappings and lists).
+
+    A mapping key that is secret masks its value; so does a ``{name: ..., value: ...}`` pair
+    (Katib's argument and setting lists) whose name is secret.
 
     Example:
         >>> mask({"lr": 0.1, "auth": {"token": "abc"}})
         {'lr': 0.1, 'auth': {'token': '***'}}
         >>> mask("hunter2", name="password")
         '***'
+        >>> mask([{"name": "dsn", "value": "pg://u:p@db"}], secrets={"dsn"})
+        [{'name': 'dsn', 'value': '***'}]
     """
-    if name and is_secret(name):
+    if name and is_secret(name, secrets):
         return MASK
     if isinstance(value, dict):
-        return {k: mask(v, str(k)) for k, v in value.items()}
+        pair = value.get("name")
+        if isinstance(pair, str) and "value" in value and is_secret(pair, secrets):
+            return {k: (MASK if k == "value" else v) for k, v in value.items()}
+        return {k: mask(v, str(k), secrets) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [mask(v) for v in value]
+        return [mask(v, "", secrets) for v in value]
     return value
+
+
+def secret_values(values: dict[str, Any], secrets: Collection[str] = ()) -> list[str]:
+    """The text of every secret value in ``values`` (to cut out of command lines and logs)."""
+    out = []
+    for name, value in values.items():
+        if is_secret(name, secrets) and value not in (None, ""):
+            out.append(value if isinstance(value, str) else to_text(value))
+    return sorted(set(out), key=len, reverse=True)
+
+
+def scrub(text: str, values: Collection[str]) -> str:
+    """``text`` with every occurrence of the secret ``values`` replaced by ``***``.
+
+    Example:
+        >>> scrub("--password=hunter2 --user=ada", ["hunter2"])
+        '--password=*** --user=ada'
+    """
+    for v in values:
+        if v:
+            text = text.replace(v, MASK)
+    return text
 
 
 def to_text(value: Any) -> str:
@@ -68,3 +101,28 @@ def truncate(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     return text[: max(0, limit - 3)] + "..."
+
+
+@contextlib.contextmanager
+def sqlite_init_lock(url: str) -> Iterator[None]:
+    """Hold an exclusive lock while a store at an ``sqlite:///`` URL is created or migrated.
+
+    Several processes opening a brand-new workspace at once (a scheduler starting runs, two
+    ``workbench run``) would otherwise race on creating the same tables. The lock is ``flock``
+    on ``<db>.init.lock``, released by the kernel if its holder dies; other URLs pass through.
+    """
+    path = url.split("://", 1)[1].split("?", 1)[0][1:] if url.startswith("sqlite:///") else ""
+    if not path or path == ":memory:":
+        yield
+        return
+    import fcntl
+    import os
+
+    lock = Path(path + ".init.lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)

@@ -34,7 +34,16 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
 from workbench.tracking._base import BaseRecorder, ExperimentInfo, RunInfo, StepInfo
-from workbench.tracking._common import logger, mask, to_text, truncate
+from workbench.tracking._common import (
+    is_secret,
+    logger,
+    mask,
+    scrub,
+    secret_values,
+    sqlite_init_lock,
+    to_text,
+    truncate,
+)
 
 try:  # MLflow's own limits; the fallbacks are the oldest (strictest) values.
     from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH, MAX_TAG_VAL_LENGTH
@@ -62,8 +71,17 @@ STEP_STATUS = {
     "Cancelled": "KILLED",
 }
 _cancelled = RunTag("workbench.state", "Cancelled")
-#: Output types small enough to be copied into the step run's artifacts (local files only).
+#: Output types copied into the step run's artifacts (local files up to the size limit).
 LOGGED_ARTIFACT_TYPES = ("Metrics", "ClassificationMetrics", "HTML", "Markdown")
+#: Output files of any type with these suffixes are copied too (the MLflow UI previews them).
+PREVIEW_SUFFIXES = (
+    ".csv", ".tsv", ".parquet", ".json", ".yaml", ".yml", ".txt", ".md", ".html", ".png", ".jpg", ".jpeg", ".gif",
+    ".svg",
+)  # fmt: skip
+#: Rows kept in the preview of a table too big to copy whole.
+PREVIEW_ROWS = 1000
+#: Default size limit of a copied output (10 MB); tables above it get a preview of their first rows.
+DEFAULT_ARTIFACT_MAX_BYTES = 10 * 1024 * 1024
 
 
 def _key(name: str) -> str:
@@ -96,9 +114,11 @@ class MlflowRecorder(BaseRecorder):
         tracking_uri: ``sqlite:////abs/mlflow.db``, ``http://mlflow:5000``, ...
         artifact_root: artifact location of experiments this recorder creates
             (e.g. ``file:///abs/mlruns``); ``None`` lets MLflow (or its server) decide.
-        log_artifacts_max_bytes: small local output files of the types in
-            :data:`LOGGED_ARTIFACT_TYPES` up to this size are also copied into the step
-            run's MLflow artifacts (0 disables it).
+        log_artifacts_max_bytes: local output files of the types in
+            :data:`LOGGED_ARTIFACT_TYPES` or with a suffix in :data:`PREVIEW_SUFFIXES` up to
+            this size are also copied into the step run's MLflow artifacts, and tables
+            (CSV, TSV, Parquet) above it get a preview of their first :data:`PREVIEW_ROWS`
+            rows (0 disables copies and previews).
 
     Example (not run: creating an MLflow database takes seconds)::
 
@@ -113,13 +133,16 @@ class MlflowRecorder(BaseRecorder):
         tracking_uri: str,
         artifact_root: str | None = None,
         *,
-        log_artifacts_max_bytes: int = 1_000_000,
+        log_artifacts_max_bytes: int = DEFAULT_ARTIFACT_MAX_BYTES,
     ) -> None:
         self.tracking_uri = tracking_uri
         self.artifact_root = artifact_root
         self.log_artifacts_max_bytes = log_artifacts_max_bytes
-        _prepare_sqlite(tracking_uri)
-        self.client = MlflowClient(tracking_uri=tracking_uri)
+        with sqlite_init_lock(tracking_uri):  # one process at a time creates or migrates the tables
+            _prepare_sqlite(tracking_uri)
+            self.client = MlflowClient(tracking_uri=tracking_uri)
+            if tracking_uri.startswith("sqlite:"):
+                self.client.search_experiments(max_results=1)  # opens the store: runs the migrations now
         self._lock = threading.RLock()
         #: experiment name -> MLflow experiment id
         self._experiments: dict[str, str] = {}
@@ -132,8 +155,11 @@ class MlflowRecorder(BaseRecorder):
         self._latest_step: dict[tuple[str, str], str] = {}
         #: run_id -> MLflow ids of step runs still open
         self._open_steps: dict[str, set[str]] = defaultdict(set)
-        #: MLflow run id -> metrics waiting for the next flush
+        #: MLflow run id -> metrics, params and tags waiting for the next flush (or the run's end: one
+        #: ``log_batch`` then carries what would otherwise take three)
         self._pending: dict[str, list[Metric]] = defaultdict(list)
+        self._pending_params: dict[str, list[Param]] = defaultdict(list)
+        self._pending_tags: dict[str, list[RunTag]] = defaultdict(list)
         #: (MLflow run id, key) -> highest step index logged
         self._max_index: dict[tuple[str, str], int] = {}
         self._unknown_runs: set[str] = set()
@@ -246,7 +272,7 @@ class MlflowRecorder(BaseRecorder):
                 self._runs[run.run_id] = mlflow_id
             else:
                 resumed = True
-            params = self._params(run.params)
+            params = self._params(run.params, run.secrets)
             tags: list[RunTag] = []
             if resumed:
                 # Same run again (a resumed controller): reopen it; MLflow params are immutable,
@@ -258,20 +284,25 @@ class MlflowRecorder(BaseRecorder):
                 if run.run_id not in self._open_steps:
                     # Step runs the previous controller left open end with this run.
                     self._open_steps[run.run_id] |= self._find_open_steps(run)
-            self._log_batch(mlflow_id, params=params, tags=tags)
+            self._pending_params[mlflow_id] += params
+            self._pending_tags[mlflow_id] += tags
+            if not resumed:
+                for name, document in run.documents.items():
+                    self._log_document(mlflow_id, f"workbench/{name}", mask(document, secrets=run.secrets))
 
     def run_finished(self, run: RunInfo) -> None:
         with self._lock:
             known = run.run_id in self._runs
             mlflow_id = self._resolve_run(run, create=True)
             assert mlflow_id is not None
-            pending = self._pending.pop(mlflow_id, [])
+            pending, params, pending_tags = self._take(mlflow_id)
             # Step runs left open (the run was killed, or the controller crashed) end as KILLED.
             open_steps = self._open_steps.pop(run.run_id, set())
             if not known:
                 open_steps |= self._find_open_steps(run)
             for step_run in open_steps:
-                self._log_batch(step_run, metrics=self._pending.pop(step_run, []), tags=[_cancelled])
+                metrics, step_params, step_tags = self._take(step_run)
+                self._log_batch(step_run, metrics=metrics, params=step_params, tags=[*step_tags, _cancelled])
                 self.client.set_terminated(step_run, status="KILLED", end_time=_ms(run.finished))
             metrics = [
                 Metric(_key(k), float(v), _ms(run.finished), self._max_index.get((mlflow_id, _key(k)), 0))
@@ -281,7 +312,7 @@ class MlflowRecorder(BaseRecorder):
             tags = [RunTag("workbench.state", run.state)]
             if run.message:
                 tags.append(RunTag("workbench.message", truncate(run.message, MAX_TAG_VAL_LENGTH)))
-            self._log_batch(mlflow_id, metrics=pending + metrics, tags=tags)
+            self._log_batch(mlflow_id, metrics=pending + metrics, params=params, tags=pending_tags + tags)
             status = RUN_STATUS.get(run.state, "KILLED")
             self.client.set_terminated(mlflow_id, status=status, end_time=_ms(run.finished))
             self._forget(run.run_id)
@@ -337,7 +368,7 @@ class MlflowRecorder(BaseRecorder):
         step_run = created.info.run_id
         self._steps[(step.run_id, step.step, step.attempt)] = step_run
         self._latest_step[(step.run_id, step.step)] = step_run
-        self._log_batch(step_run, params=self._params(step.inputs))
+        self._pending_params[step_run] += self._params(step.inputs, step.secrets)
         return step_run
 
     def step_started(self, step: StepInfo) -> None:
@@ -363,26 +394,42 @@ class MlflowRecorder(BaseRecorder):
             if step.cache_key:
                 tags.append(RunTag("workbench.cache_key", step.cache_key))
             for out in step.outputs:
-                value = out.uri if out.value is None else to_text(mask(out.value, out.name))
+                value = out.uri if out.value is None else to_text(mask(out.value, out.name, step.secrets))
                 tags.append(RunTag(_key(f"workbench.output.{out.name}"), truncate(value, MAX_TAG_VAL_LENGTH)))
-            self._log_batch(step_run, metrics=self._pending.pop(step_run, []), tags=tags)
+            metrics, params, pending_tags = self._take(step_run)
+            self._log_batch(step_run, metrics=metrics, params=params, tags=pending_tags + tags)
+            if step.state != "Skipped":
+                self._log_document(step_run, "workbench/step.json", step_manifest(step))
             self._log_small_artifacts(step_run, step)
             self.client.set_terminated(
                 step_run, status=STEP_STATUS.get(step.state, "FINISHED"), end_time=_ms(step.finished)
             )
             self._open_steps[step.run_id].discard(step_run)
 
+    def _log_document(self, run_id: str, artifact_file: str, document: Any) -> None:
+        try:
+            self.client.log_dict(run_id, document, artifact_file)
+        except Exception as exc:  # a document copy never fails the run record
+            logger.warning("could not log %s to MLflow run %s: %s", artifact_file, run_id, exc)
+
     def _log_small_artifacts(self, step_run: str, step: StepInfo) -> None:
-        if self.log_artifacts_max_bytes <= 0:
+        if self.log_artifacts_max_bytes <= 0 or step.state not in ("Succeeded", "Failed"):
             return
         for out in step.outputs:
-            if out.type not in LOGGED_ARTIFACT_TYPES or out.value is not None:
+            if out.value is not None or is_secret(out.name, step.secrets):
                 continue
-            path = _local_path(out.uri)
+            path = _local_path(out.path or out.uri)
             try:
-                if path is None or not path.is_file() or path.stat().st_size > self.log_artifacts_max_bytes:
+                if path is None or not path.is_file():
                     continue
-                self.client.log_artifact(step_run, str(path), artifact_path=_key(out.name))
+                suffix = path.suffix.lower()
+                if out.type not in LOGGED_ARTIFACT_TYPES and suffix not in PREVIEW_SUFFIXES:
+                    continue
+                if path.stat().st_size <= self.log_artifacts_max_bytes:
+                    self.client.log_artifact(step_run, str(path), artifact_path=_key(out.name))
+                elif suffix in (".csv", ".tsv", ".parquet"):
+                    name = "preview.tsv" if suffix == ".tsv" else "preview.csv"
+                    self.client.log_text(step_run, table_preview(path), f"{_key(out.name)}/{name}")
             except Exception as exc:  # an artifact copy never fails the run record
                 logger.warning("could not copy artifact %s of step %s to MLflow: %s", out.uri, step.step, exc)
 
@@ -414,10 +461,18 @@ class MlflowRecorder(BaseRecorder):
                 if mk not in self._max_index or idx > self._max_index[mk]:
                     self._max_index[mk] = idx
 
+    def _take(self, target: str) -> tuple[list[Metric], list[Param], list[RunTag]]:
+        """The metrics, params and tags of an MLflow run waiting for a flush (removed from the queue)."""
+        return (
+            self._pending.pop(target, []),
+            self._pending_params.pop(target, []),
+            self._pending_tags.pop(target, []),
+        )
+
     def _flush_pending(self) -> None:
-        pending, self._pending = self._pending, defaultdict(list)
-        for target, metrics in pending.items():
-            self._log_batch(target, metrics=metrics)
+        for target in {*self._pending, *self._pending_params, *self._pending_tags}:
+            metrics, params, tags = self._take(target)
+            self._log_batch(target, metrics=metrics, params=params, tags=tags)
 
     def flush(self) -> None:
         with self._lock:
@@ -428,11 +483,11 @@ class MlflowRecorder(BaseRecorder):
 
     # -------------------------------------------------------------------- helpers
 
-    def _params(self, values: dict[str, Any]) -> list[Param]:
+    def _params(self, values: dict[str, Any], secrets: list[str] | None = None) -> list[Param]:
         out: dict[str, Param] = {}
         for name, value in values.items():
             key = _key(name)
-            out[key] = Param(key, truncate(to_text(mask(value, str(name))), MAX_PARAM_VAL_LENGTH))
+            out[key] = Param(key, truncate(to_text(mask(value, str(name), secrets or ())), MAX_PARAM_VAL_LENGTH))
         return list(out.values())
 
     def _log_batch(
@@ -456,6 +511,67 @@ class MlflowRecorder(BaseRecorder):
                 synchronous=True,
             )
             metrics, params, tags = metrics[n_metrics:], params[n_params:], tags[n_tags:]
+
+
+def step_manifest(step: StepInfo) -> dict[str, Any]:
+    """What a step ran and produced, as logged to its MLflow run (``workbench/step.json``), secrets masked.
+
+    The resolved command line (secret input values cut out), the environment the step spec
+    sets (secret-looking names masked), the component and its digest, the inputs, and every
+    output with its full URI, type, digest and size.
+
+    Example:
+        >>> m = step_manifest(StepInfo(run_id="r", experiment="e", step="s", component="c",
+        ...     inputs={"user": "ada", "password": "hunter2"}, command=["login", "--password=hunter2"]))
+        >>> m["command"], m["inputs"]["password"]
+        (['login', '--password=***'], '***')
+    """
+    hidden = secret_values(step.inputs, step.secrets)
+    return {
+        "step": step.step,
+        "attempt": step.attempt,
+        "state": step.state,
+        "component": step.component,
+        "component_digest": step.component_digest,
+        "image": step.image,
+        "command": [scrub(str(arg), hidden) for arg in step.command],
+        "env": mask(dict(step.env), secrets=step.secrets),
+        "inputs": mask(dict(step.inputs), secrets=step.secrets),
+        "input_artifacts": {name: {"uri": uri, "type": kind} for name, (uri, kind) in step.input_artifacts.items()},
+        "outputs": [
+            {
+                "name": out.name,
+                "uri": out.uri,
+                "type": out.type,
+                "digest": out.digest,
+                "size": out.size,
+                **({"value": mask(out.value, out.name, step.secrets)} if out.value is not None else {}),
+            }
+            for out in step.outputs
+        ],
+        "cache_key": step.cache_key,
+        "cached_from": step.cached_from,
+        "exit_code": step.exit_code,
+    }
+
+
+def table_preview(path: Path, rows: int = PREVIEW_ROWS) -> str:
+    """The header and first ``rows`` rows of a table too big to copy: CSV/TSV as they are, Parquet as CSV."""
+    if path.suffix.lower() == ".parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        batches = pq.ParquetFile(path).iter_batches(batch_size=rows)
+        first = next(batches, None)
+        frame = pa.Table.from_batches([first]).to_pandas() if first is not None else None
+        return frame.to_csv(index=False) if frame is not None else ""
+    lines = []
+    with open(path, encoding="utf-8", errors="replace", newline="") as fh:
+        for i, line in enumerate(fh):
+            if i > rows:  # the header and ``rows`` rows
+                break
+            lines.append(line)
+    return "".join(lines)
 
 
 def _is_number(value: Any) -> bool:
@@ -483,4 +599,4 @@ def _prepare_sqlite(uri: str) -> None:
         logger.debug("could not enable WAL on %s: %s", db, exc)
 
 
-__all__ = ["MlflowRecorder", "RUN_STATUS", "STEP_STATUS"]
+__all__ = ["MlflowRecorder", "RUN_STATUS", "STEP_STATUS", "step_manifest", "table_preview"]

@@ -42,7 +42,7 @@ from ml_metadata.proto import metadata_store_pb2 as pb
 from workbench.engine.cache import BaseStepCache, CacheHit, FileStamp
 from workbench.errors import SpecError
 from workbench.tracking._base import BaseRecorder, ExperimentInfo, OutputArtifact, RunInfo, StepInfo
-from workbench.tracking._common import mask, to_json
+from workbench.tracking._common import logger, mask, sqlite_init_lock, to_json
 
 EXPERIMENT_TYPE = "workbench.Experiment"
 TRIAL_TYPE = "workbench.Trial"
@@ -160,7 +160,7 @@ def connection_config(url: str, readonly: bool = False) -> pb.ConnectionConfig:
             if opt in query:
                 setattr(pg.ssloption, opt, query[opt])
         return config
-    if scheme == "mysql":
+    if scheme in ("mysql", "mariadb"):
         my = config.mysql
         my.host = parsed.hostname or "localhost"
         my.port = parsed.port or 3306
@@ -249,6 +249,50 @@ def _event(kind: int, name: str) -> pb.Event:
 # ------------------------------------------------------------------ recorder
 
 
+#: SQLite files this process has already switched to WAL.
+_WAL_DONE: set[str] = set()
+_WAL_SCRIPT = (
+    "import sqlite3, sys\n"
+    "con = sqlite3.connect(sys.argv[1], timeout=5.0)\n"
+    "print(con.execute('PRAGMA journal_mode=WAL').fetchone()[0])\n"
+)
+
+
+def use_wal(url: str) -> bool:
+    """Switch an SQLite lineage store to write-ahead logging (persistent in the file); ``True`` if it is in WAL.
+
+    ML Metadata opens SQLite in rollback-journal mode, where every transaction costs several
+    ``fsync`` calls and a reader blocks the writer. In WAL mode a transaction costs one
+    ``fsync`` (about 4x fewer milliseconds per write here) and readers (the dashboard, step
+    cache lookups) never block the recorder. Other stores are left alone (``False``).
+
+    The switch runs in a short-lived child process: ML Metadata links its own copy of
+    SQLite, and a second copy (Python's ``sqlite3``) opening and closing the same file in this
+    process would drop the POSIX locks the first one holds.
+    """
+    if not url.startswith("sqlite:///"):
+        return False
+    path = url.split("://", 1)[1].split("?", 1)[0][1:]
+    if not path or path == ":memory:" or not Path(path).is_file():
+        return False
+    if path in _WAL_DONE:
+        return True
+    import subprocess
+    import sys
+
+    try:
+        out = subprocess.run(
+            [sys.executable, "-S", "-c", _WAL_SCRIPT, path], capture_output=True, text=True, timeout=30, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError) as err:  # busy or read-only: the store works, only slower
+        logger.debug("could not switch %s to WAL: %s", path, err)
+        return False
+    if out.lower() != "wal":
+        return False
+    _WAL_DONE.add(path)
+    return True
+
+
 class MlmdRecorder(BaseRecorder):
     """Writes the lineage of every step to ML Metadata.
 
@@ -264,7 +308,10 @@ class MlmdRecorder(BaseRecorder):
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.store = open_store(url)
+        with sqlite_init_lock(url):  # one process at a time creates the schema of a new SQLite store
+            self.store = open_store(url)
+            if url.startswith("sqlite:///") and use_wal(url):
+                self.store = open_store(url)  # a fresh connection, in WAL mode
         self._lock = threading.RLock()
         self._type_ids: dict[str, int] = {}
         #: (context type, name) -> context id
@@ -392,7 +439,8 @@ class MlmdRecorder(BaseRecorder):
             "trial_number": run.trial_number,
         }
         if full:
-            props.update({"state": run.state, "params": to_json(mask(run.params)), "started": float(run.started)})
+            params = to_json(mask(run.params, secrets=run.secrets))
+            props.update({"state": run.state, "params": params, "started": float(run.started)})
         ctx = self._context(type_name, name, props, external_id=run.run_id, update=full)
         self._link_parents(ctx.id, parents)
         ids = [ctx.id, *parents]
@@ -461,7 +509,7 @@ class MlmdRecorder(BaseRecorder):
             "run_id": step.run_id,
             "experiment": step.experiment,
             "trial_number": step.trial_number,
-            "inputs": to_json(mask(step.inputs)),
+            "inputs": to_json(mask(step.inputs, secrets=step.secrets)),
             "exit_code": step.exit_code,
             "log_path": step.log_path or None,
             "started": float(step.started),
@@ -510,6 +558,8 @@ class MlmdRecorder(BaseRecorder):
                     state=pb.Artifact.LIVE if live else pb.Artifact.ABANDONED,
                 )
                 art.custom_properties["display_name"].string_value = out.name
+                if out.path:  # the controller's copy of an object-store artifact
+                    art.custom_properties["local_path"].string_value = out.path
                 art.custom_properties["run_id"].string_value = step.run_id
                 art.custom_properties["step"].string_value = step.step
             pairs.append((art, _event(pb.Event.OUTPUT, out.name)))
@@ -569,10 +619,17 @@ class MlmdRecorder(BaseRecorder):
             self._fill(execution, step)
             for out in step.outputs:
                 if _is_value_output(out) and out.value is not None:
-                    _set(execution.custom_properties, f"output.{out.name}", mask(out.value, out.name))
+                    _set(execution.custom_properties, f"output.{out.name}", mask(out.value, out.name, step.secrets))
             if step.outputs:  # every output's location and stamp: what a cache hit reuses and checks
                 manifest = {
-                    o.name: {"uri": o.uri, "type": o.type, "digest": o.digest, "size": o.size, "mtime_ns": o.mtime_ns}
+                    o.name: {
+                        "uri": o.uri,
+                        **({"path": o.path} if o.path else {}),
+                        "type": o.type,
+                        "digest": o.digest,
+                        "size": o.size,
+                        "mtime_ns": o.mtime_ns,
+                    }
                     for o in step.outputs
                 }
                 _set(execution.properties, "outputs", json.dumps(manifest, sort_keys=True))
@@ -731,7 +788,7 @@ class MlmdStepCache(BaseStepCache):
             try:
                 manifest = json.loads(props.get("outputs") or "{}")
                 outputs = {
-                    name: (o["uri"], FileStamp(o["digest"], int(o["size"]), int(o["mtime_ns"])))
+                    name: (o.get("path") or o["uri"], FileStamp(o["digest"], int(o["size"]), int(o["mtime_ns"])))
                     for name, o in manifest.items()
                 }
             except (ValueError, KeyError, TypeError):
