@@ -404,11 +404,11 @@ def load(name: str, workspace: Workspace | str | Path | None = None) -> Results:
     return Results(name, _ws(workspace))
 
 
-def list_experiments(workspace: Workspace | str | Path | None = None) -> pd.DataFrame:
-    """Every experiment in the workspace as a DataFrame."""
+def list_experiments(workspace: Workspace | str | Path | None = None, namespace: str | None = None) -> pd.DataFrame:
+    """Every experiment in the workspace (of ``namespace``, if given) as a DataFrame."""
     from workbench.query import list_experiments as _list
 
-    rows = _list(_ws(workspace))
+    rows = [r for r in _list(_ws(workspace)) if namespace is None or r.namespace == namespace]
     columns = [f for f in ExperimentRow.__dataclass_fields__ if f != "spec"]
     frame = pd.DataFrame([{k: getattr(r, k) for k in columns} for r in rows], columns=columns)
     for column in ("started", "ended"):
@@ -462,4 +462,161 @@ def tune(
     return exp.run(workspace=workspace, progress=progress)
 
 
-__all__ = ["BestTrial", "Experiment", "ExperimentHandle", "Parameter", "Results", "list_experiments", "load", "tune"]
+# ------------------------------------------------------------------ standalone runs and recurring runs
+
+
+def run_pipeline(
+    pipeline: str | Path | Pipeline,
+    params: dict[str, Any] | None = None,
+    *,
+    experiment: str = "Default",
+    namespace: str = "default",
+    name: str = "",
+    metrics: Sequence[str] = (),
+    cache: bool = True,
+    backend: str | None = None,
+    workspace: Workspace | str | Path | None = None,
+    wait: bool = True,
+) -> Any:
+    """Run a pipeline once (a standalone run, recorded like a trial's run and in the run store).
+
+    Returns the finished :class:`~workbench.runs.RunRecord` (``wait=True``) or a
+    :class:`~workbench.runs.RunHandle` with ``.wait()``, ``.cancel()``, ``.done`` and ``.record``.
+
+    Example:
+        >>> record = run_pipeline("pipeline.yaml", {"lr": 0.1}, metrics=["loss"])  # doctest: +SKIP
+        >>> record.state, record.metrics  # doctest: +SKIP
+        ('Succeeded', {'loss': 0.25})
+    """
+    from workbench.backends import get_backend
+    from workbench.runs import prepare_run, start_run
+    from workbench.spec import load_pipeline
+
+    ws = _ws(workspace)
+    p = pipeline if isinstance(pipeline, Pipeline) else load_pipeline(pipeline)
+    record = prepare_run(p, params, experiment=experiment, namespace=namespace, name=name, metric_names=list(metrics),
+                         cache=cache, backend=backend, workspace=ws)  # fmt: skip
+    get_backend(record.backend, ws)
+    handle = start_run(record, ws)
+    return handle.wait() if wait else handle
+
+
+def rerun(run_id: str, *, cache: bool | None = None, force: bool = False,
+          workspace: Workspace | str | Path | None = None, wait: bool = True) -> Any:  # fmt: skip
+    """Run a stored run again exactly (same pipeline document and parameters; cached steps are reused)."""
+    from workbench.runs import prepare_rerun, start_run
+
+    ws = _ws(workspace)
+    handle = start_run(prepare_rerun(run_id, ws, cache=cache, force=force), ws)
+    return handle.wait() if wait else handle
+
+
+def get_run(run_id: str, workspace: Workspace | str | Path | None = None) -> Any:
+    """A standalone run's record (``WorkbenchError`` if there is none)."""
+    from workbench.runs import store_of
+
+    return store_of(_ws(workspace)).get_run(run_id)
+
+
+def cancel_run(run_id: str, workspace: Workspace | str | Path | None = None) -> Any:
+    """Ask the process running a run to cancel it (it ends Killed); returns the record."""
+    from workbench.runs import store_of
+
+    return store_of(_ws(workspace)).request_cancel(run_id)
+
+
+def list_runs(
+    namespace: str | None = None,
+    experiment: str | None = None,
+    schedule: str | None = None,
+    workspace: Workspace | str | Path | None = None,
+) -> pd.DataFrame:
+    """Standalone runs, newest first: ``run_id``, ``name``, ``namespace``, ``experiment``, ``pipeline``, ``state``,
+    times, ``schedule``, ``params.*`` and ``metrics.*``."""
+    from workbench.readmodel._runs import run_store_frame
+
+    return run_store_frame(_ws(workspace), namespace=namespace, experiment=experiment, schedule=schedule)
+
+
+def create_schedule(name: str, **options: Any) -> Any:
+    """Create a recurring run (see :func:`workbench.schedule.create_schedule` for the options).
+
+    Example:
+        >>> create_schedule("nightly", pipeline="pipeline.yaml", cron="0 2 * * *",  # doctest: +SKIP
+        ...                 timezone="Europe/Paris", params={"lr": 0.1})
+    """
+    from workbench.schedule import create_schedule as _create
+
+    workspace = options.pop("workspace", None)
+    return _create(_ws(workspace), name, **options)
+
+
+def list_schedules(namespace: str | None = None, workspace: Workspace | str | Path | None = None) -> pd.DataFrame:
+    """Schedules with their trigger, policy, next fire time and last occurrence."""
+    from workbench.readmodel._runs import schedules_frame
+
+    return schedules_frame(_ws(workspace), namespace=namespace)
+
+
+def set_schedule_enabled(name: str, enabled: bool, namespace: str = "default",
+                         workspace: Workspace | str | Path | None = None) -> Any:  # fmt: skip
+    """Enable or disable a schedule."""
+    from workbench.runs import store_of
+
+    return store_of(_ws(workspace)).set_enabled(name, namespace, enabled)
+
+
+def delete_schedule(name: str, namespace: str = "default", workspace: Workspace | str | Path | None = None) -> Any:
+    """Delete a schedule and its occurrence records (the runs it started stay)."""
+    from workbench.runs import store_of
+
+    return store_of(_ws(workspace)).delete_schedule(name, namespace)
+
+
+# ------------------------------------------------------------------ lineage
+
+
+def lineage(
+    target: str | int,
+    direction: str = "both",
+    *,
+    hops: int | None = None,
+    workspace: Workspace | str | Path | None = None,
+) -> Any:
+    """The lineage of an artifact or a trial from ML Metadata, as a :class:`workbench.query.Lineage`.
+
+    ``target``: an artifact's ML Metadata id (``12``) or uri/path, a trial (``"EXPERIMENT:NUMBER"``)
+    or a run id. ``direction``: ``upstream`` (the executions that made it, with their parameters
+    and inputs), ``downstream`` (the executions that used it) or ``both``.
+
+    Example:
+        >>> lin = lineage("/path/to/artifacts/demo/run/train/model", direction="upstream")  # doctest: +SKIP
+        >>> [(e["step"], e["params"]) for e in lin.executions()]  # doctest: +SKIP
+        [('load', {'dataset': 'iris'}), ('train', {'alpha': 0.001})]
+        >>> lin.nodes, lin.edges  # the graph as DataFrames  # doctest: +SKIP
+    """
+    from workbench.query import lineage as _lineage
+
+    return _lineage(_ws(workspace), target, direction=direction, hops=hops)
+
+
+__all__ = [
+    "BestTrial",
+    "Experiment",
+    "ExperimentHandle",
+    "Parameter",
+    "Results",
+    "cancel_run",
+    "create_schedule",
+    "delete_schedule",
+    "get_run",
+    "lineage",
+    "list_experiments",
+    "list_runs",
+    "list_schedules",
+    "load",
+    "rerun",
+    "run_pipeline",
+    "set_schedule_enabled",
+    "tune",
+]

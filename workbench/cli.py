@@ -402,12 +402,18 @@ def _when(timestamp: float | None) -> str:
 
 
 @app.command("ls")
-def list_cmd(home: Path | None = HomeOption) -> None:
+def list_cmd(
+    home: Path | None = HomeOption,
+    namespace: str | None = typer.Option(None, "--namespace", "-n", help="Only experiments of this namespace."),
+) -> None:
     """List experiments, newest first, with state, progress and best value."""
     from workbench.query import list_experiments
 
     workspace = _workspace(home)
-    rows = list_experiments(workspace)
+    rows = [r for r in list_experiments(workspace) if namespace is None or r.namespace == namespace]
+    if not rows and namespace is not None:
+        console.print(f"no experiments in namespace {escape(namespace)!r}")
+        return
     if not rows:
         console.print(
             f"no experiments in {escape(str(workspace.home))} (start one with: workbench run examples/quickstart.yaml)",
@@ -646,6 +652,10 @@ def main() -> None:
 
 
 __import__("workbench._cli_ui", fromlist=["register"]).register(app)  # `workbench ui` (the dashboard)
+__import__("workbench._cli_runs", fromlist=["register"]).register(app)  # pipeline, runs, schedule, scheduler
+__import__("workbench._cli_pipeline", fromlist=["register"]).register(app)  # pipeline export
+__import__("workbench._cli_lineage", fromlist=["register"]).register(app)  # lineage of an artifact or a trial
+__import__("workbench._cli_doctor", fromlist=["register"]).register(app)  # doctor: check the configured stores
 
 if __name__ == "__main__":
     main()
