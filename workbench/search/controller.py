@@ -391,12 +391,25 @@ class Controller:
         )
 
     def _documents(self) -> dict[str, Any]:
-        """The specs every trial run keeps (MLflow artifacts ``workbench/experiment.yaml``, ``pipeline.yaml``)."""
+        """The specs every trial run keeps (MLflow artifacts ``workbench/experiment.yaml``, ``pipeline.yaml``).
+
+        Rendered once per experiment (YAML is slow to write), with secrets masked.
+        """
         if self._docs is None:
+            import yaml
+
+            from workbench.tracking._common import mask
+
             pipeline = self.spec.trial_template.pipeline
-            self._docs = {"experiment.yaml": experiment_to_document(self.spec)}
+            secrets = [p.name for p in pipeline.parameters if p.secret] if pipeline is not None else []
+            docs = {"experiment.yaml": experiment_to_document(self.spec)}
             if pipeline is not None:
-                self._docs["pipeline.yaml"] = pipeline_to_document(pipeline)
+                docs["pipeline.yaml"] = pipeline_to_document(pipeline)
+            dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+            self._docs = {
+                name: yaml.dump(mask(doc, secrets=secrets), Dumper=dumper, sort_keys=False, allow_unicode=True)
+                for name, doc in docs.items()
+            }
         return self._docs
 
     @property

@@ -83,8 +83,8 @@ def make_recorder(workspace: Workspace, process: bool | None = None) -> BaseReco
     if process:
         from workbench.tracking._process import ProcessRecorder
 
-        # One writer process per core (at most 2): a fast sweep spreads its runs over them.
-        writers = max(1, min(2, os.cpu_count() or 1))
+        # One writer process per core (at most 2, or WORKBENCH_TRACKING_WRITERS): a fast sweep spreads its runs.
+        writers = int(os.environ.get("WORKBENCH_TRACKING_WRITERS") or max(1, min(2, os.cpu_count() or 1)))
         shards: list[BaseRecorder] = [
             AsyncRecorder(ProcessRecorder("workbench.tracking._mlflow:MlflowRecorder", mlflow_args))
             for _ in range(writers)

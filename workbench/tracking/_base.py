@@ -51,7 +51,8 @@ class RunInfo:
     finished: float | None = None
     message: str = ""
     #: Documents kept with the run (MLflow run artifacts under ``workbench/``): e.g. ``experiment.yaml``,
-    #: ``pipeline.yaml`` -> the spec as a mapping. Secrets in them are masked when written.
+    #: ``pipeline.yaml`` -> the spec as a mapping (secrets masked when written) or as text already
+    #: rendered (and masked) by the caller.
     documents: dict[str, Any] = field(default_factory=dict)
     #: Parameter names whose values are secret (never written anywhere), beyond the names that look secret.
     secrets: list[str] = field(default_factory=list)

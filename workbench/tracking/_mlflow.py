@@ -22,7 +22,9 @@ but slow).
 
 from __future__ import annotations
 
+import json
 import numbers
+import tempfile
 import threading
 import time
 from collections import defaultdict
@@ -163,6 +165,9 @@ class MlflowRecorder(BaseRecorder):
         #: (MLflow run id, key) -> highest step index logged
         self._max_index: dict[tuple[str, str], int] = {}
         self._unknown_runs: set[str] = set()
+        #: MLflow run id -> its artifact URI (known for the runs this recorder created)
+        self._artifact_uris: dict[str, str] = {}
+        self._repos: dict[str, Any] = {}
 
     # ---------------------------------------------------------------- experiments
 
@@ -242,6 +247,7 @@ class MlflowRecorder(BaseRecorder):
     def _create_run(self, run: RunInfo, exp_id: str) -> str:
         name = f"trial-{run.trial_number}" if run.trial_number is not None else (run.pipeline or run.run_id)
         created = self.client.create_run(exp_id, start_time=_ms(run.started), tags=self._run_tags(run), run_name=name)
+        self._artifact_uris[created.info.run_id] = created.info.artifact_uri
         return created.info.run_id
 
     def _resolve_run(self, run: RunInfo, create: bool) -> str | None:
@@ -288,7 +294,9 @@ class MlflowRecorder(BaseRecorder):
             self._pending_tags[mlflow_id] += tags
             if not resumed:
                 for name, document in run.documents.items():
-                    self._log_document(mlflow_id, f"workbench/{name}", mask(document, secrets=run.secrets))
+                    if not isinstance(document, str):
+                        document = mask(document, secrets=run.secrets)
+                    self._log_document(mlflow_id, f"workbench/{name}", document)
 
     def run_finished(self, run: RunInfo) -> None:
         with self._lock:
@@ -333,9 +341,11 @@ class MlflowRecorder(BaseRecorder):
         for key in [k for k in self._steps if k[0] == run_id]:
             sid = self._steps.pop(key)
             self._latest_step.pop((key[0], key[1]), None)
+            self._artifact_uris.pop(sid, None)
             for mk in [mk for mk in self._max_index if mk[0] == sid]:
                 del self._max_index[mk]
         if mlflow_id is not None:
+            self._artifact_uris.pop(mlflow_id, None)
             for mk in [mk for mk in self._max_index if mk[0] == mlflow_id]:
                 del self._max_index[mk]
 
@@ -366,6 +376,7 @@ class MlflowRecorder(BaseRecorder):
         tags = {k: truncate(v, MAX_TAG_VAL_LENGTH) for k, v in tags.items() if v}
         created = self.client.create_run(exp_id, start_time=_ms(step.started), tags=tags, run_name=step.step)
         step_run = created.info.run_id
+        self._artifact_uris[step_run] = created.info.artifact_uri
         self._steps[(step.run_id, step.step, step.attempt)] = step_run
         self._latest_step[(step.run_id, step.step)] = step_run
         self._pending_params[step_run] += self._params(step.inputs, step.secrets)
@@ -407,10 +418,36 @@ class MlflowRecorder(BaseRecorder):
             self._open_steps[step.run_id].discard(step_run)
 
     def _log_document(self, run_id: str, artifact_file: str, document: Any) -> None:
+        """A mapping (written as JSON or YAML by its suffix) or text already rendered, as a run artifact."""
         try:
-            self.client.log_dict(run_id, document, artifact_file)
+            if not isinstance(document, str):
+                if artifact_file.endswith(".json"):
+                    document = json.dumps(document, indent=2, sort_keys=True, default=str)
+                else:
+                    import yaml
+
+                    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+                    document = yaml.dump(document, Dumper=dumper, sort_keys=False, allow_unicode=True)
+            with tempfile.TemporaryDirectory(prefix="workbench-") as tmp:
+                path = Path(tmp) / Path(artifact_file).name
+                path.write_text(document, encoding="utf-8")
+                self._log_file(run_id, path, str(Path(artifact_file).parent).strip("."))
         except Exception as exc:  # a document copy never fails the run record
             logger.warning("could not log %s to MLflow run %s: %s", artifact_file, run_id, exc)
+
+    def _log_file(self, run_id: str, path: Path, artifact_path: str | None) -> None:
+        """Copy a file into a run's artifacts: straight to the run's artifact repository when this recorder
+        created the run (its URI is known: no lookup of the run per file), else through the client."""
+        uri = self._artifact_uris.get(run_id)
+        if uri is None:
+            self.client.log_artifact(run_id, str(path), artifact_path=artifact_path or None)
+            return
+        repo = self._repos.get(uri)
+        if repo is None:
+            from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+            repo = self._repos[uri] = get_artifact_repository(uri)
+        repo.log_artifact(str(path), artifact_path or None)
 
     def _log_small_artifacts(self, step_run: str, step: StepInfo) -> None:
         if self.log_artifacts_max_bytes <= 0 or step.state not in ("Succeeded", "Failed"):
@@ -426,10 +463,10 @@ class MlflowRecorder(BaseRecorder):
                 if out.type not in LOGGED_ARTIFACT_TYPES and suffix not in PREVIEW_SUFFIXES:
                     continue
                 if path.stat().st_size <= self.log_artifacts_max_bytes:
-                    self.client.log_artifact(step_run, str(path), artifact_path=_key(out.name))
+                    self._log_file(step_run, path, _key(out.name))
                 elif suffix in (".csv", ".tsv", ".parquet"):
                     name = "preview.tsv" if suffix == ".tsv" else "preview.csv"
-                    self.client.log_text(step_run, table_preview(path), f"{_key(out.name)}/{name}")
+                    self._log_document(step_run, f"{_key(out.name)}/{name}", table_preview(path))
             except Exception as exc:  # an artifact copy never fails the run record
                 logger.warning("could not copy artifact %s of step %s to MLflow: %s", out.uri, step.step, exc)
 
