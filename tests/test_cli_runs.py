@@ -91,3 +91,22 @@ def test_schedule_create_backend_kubernetes_prints_a_cronjob(tmp_path, pipes):
 def test_ls_filters_experiments_by_namespace(quad_copy):
     assert "quad-cli" in wb("ls", "--home", quad_copy, "--namespace", "default").stdout
     assert "no experiments in namespace" in wb("ls", "--home", quad_copy, "--namespace", "team-x").stdout
+
+
+def test_pipeline_run_takes_a_python_pipeline(fresh_home, tmp_path):
+    (tmp_path / "flow.py").write_text(
+        "from workbench import component, pipeline\n\n"
+        "@component\n"
+        "def double(n: int) -> int:\n"
+        "    print(f'loss={n * 0.5}')\n"
+        "    return n * 2\n\n"
+        "@pipeline\n"
+        "def flow(n: int = 1):\n"
+        "    double(n=n)\n"
+    )
+    result = wb("pipeline", "run", f"{tmp_path / 'flow.py'}:flow", "--param", "n=3", "-m", "loss", "--home", fresh_home)
+    assert result.exit_code == 0, result.output
+    (run,) = json.loads(wb("runs", "ls", "--json", "--home", fresh_home).stdout)
+    assert run["state"] == "Succeeded" and run["metrics"] == {"loss": 1.5}
+    missing = wb("pipeline", "run", f"{tmp_path / 'flow.py'}:nope", "--home", fresh_home)
+    assert missing.exit_code == 2 and "nope" in missing.output

@@ -95,7 +95,9 @@ def _execute(record: Any, workspace: Any, quiet: bool) -> int:
 
 @pipeline_app.command("run")
 def pipeline_run(
-    pipeline_file: Path = typer.Argument(..., help="Pipeline YAML (kind: Pipeline)."),
+    pipeline_file: str = typer.Argument(
+        ..., help="Pipeline YAML (kind: Pipeline), or FILE.py:FUNCTION naming a @workbench.pipeline function."
+    ),
     param: list[str] = typer.Option(None, "--param", "-p", help="A pipeline parameter, NAME=VALUE (repeatable)."),
     experiment: str = typer.Option("Default", "--experiment", "-e", help="Experiment (group of runs) of the run."),
     namespace: str = typer.Option("default", "--namespace", "-n", help="Namespace of the run."),
@@ -113,10 +115,9 @@ def pipeline_run(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No summary."),
 ) -> None:
     """Run a pipeline once (a standalone run), recorded in MLflow, ML Metadata and the run store."""
-    from workbench.runs import parse_params, prepare_run, store_of
-    from workbench.spec import load_pipeline
+    from workbench.runs import load_pipeline_ref, parse_params, prepare_run, store_of
 
-    pipeline = load_pipeline(pipeline_file)
+    pipeline = load_pipeline_ref(pipeline_file)
     workspace = _workspace(home)
     try:
         record = prepare_run(

@@ -489,11 +489,10 @@ def run_pipeline(
         ('Succeeded', {'loss': 0.25})
     """
     from workbench.backends import get_backend
-    from workbench.runs import prepare_run, start_run
-    from workbench.spec import load_pipeline
+    from workbench.runs import load_pipeline_ref, prepare_run, start_run
 
     ws = _ws(workspace)
-    p = pipeline if isinstance(pipeline, Pipeline) else load_pipeline(pipeline)
+    p = pipeline if isinstance(pipeline, Pipeline) else load_pipeline_ref(str(pipeline))
     record = prepare_run(p, params, experiment=experiment, namespace=namespace, name=name, metric_names=list(metrics),
                          cache=cache, backend=backend, workspace=ws)  # fmt: skip
     get_backend(record.backend, ws)

@@ -509,3 +509,10 @@ def test_nested_step_names_must_not_clash(tmp_path: Path) -> None:
     doc["steps"].append({"name": "cv.fit", "component": echo_component()})
     with raises_spec("steps[7].name", "clashes with the steps of the nested pipeline 'cv'"):
         pipeline_from_dict(doc, tmp_path)
+
+
+def test_an_exit_handler_of_a_nested_pipeline_is_refused(tmp_path: Path) -> None:
+    doc = control_flow_doc()
+    doc["steps"][3]["component"]["onExit"] = {"name": "bye", "component": echo_component()}
+    with raises_spec("steps[3].component.onExit", "runs only for the top-level pipeline"):
+        pipeline_from_dict(doc, tmp_path)

@@ -78,6 +78,18 @@ def resolve_parameters(pipeline: Pipeline, arguments: dict[str, Any], where: str
     return values
 
 
+def load_pipeline_ref(ref: str) -> Pipeline:
+    """A pipeline from a YAML file, or from ``FILE.py:FUNCTION`` / ``module:FUNCTION`` (a ``@pipeline`` function)."""
+    from workbench.spec import load_pipeline
+
+    path = Path(ref)
+    if ":" in ref and not path.exists():
+        from workbench._dsl_pipeline import pipeline_from_ref
+
+        return pipeline_from_ref(ref)
+    return load_pipeline(path)
+
+
 def component_digests(pipeline: Pipeline, prefix: str = "") -> dict[str, str]:
     """Each step's component digest (``outer.inner`` for steps of nested pipelines, exit handler included).
 
@@ -422,6 +434,7 @@ __all__ = [
     "RunHandle",
     "check_digests",
     "component_digests",
+    "load_pipeline_ref",
     "execute_run",
     "parse_params",
     "pipeline_of",

@@ -381,6 +381,13 @@ class Pipeline(SpecModel):
                             f"{other.name!r} clashes with the steps of the nested pipeline {step.name!r} "
                             f"(named {step.name}.STEP when it runs): rename one of them",
                         )
+        for index, step in enumerate(self.steps):
+            if isinstance(step.component, Pipeline) and step.component.on_exit is not None:
+                raise FieldError(
+                    f"steps[{index}].component.onExit",
+                    "an exit handler runs only for the top-level pipeline of a run; the nested pipeline's "
+                    "would never run: move it to the top-level pipeline",
+                )
         try:
             self.topological_order()
         except ValueError as err:
