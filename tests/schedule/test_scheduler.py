@@ -192,3 +192,23 @@ def test_a_cronjob_manifest_is_valid_and_runs_workbench_pipeline_run(pipes):
     with pytest.raises(SpecError) as info:
         cronjob_objects("x", doc, trigger, "ml", "img", max_concurrency=3)
     assert info.value.path == "max_concurrency"
+
+
+@pytest.mark.slow
+def test_an_experiment_occurrence_runs_the_whole_experiment_once(ws, tmp_path):
+    from app_helpers import quadratic_doc, write_yaml
+
+    from workbench.query import list_experiments
+    from workbench.schedule import execute_occurrence
+
+    spec = write_yaml(tmp_path / "exp.yaml", quadratic_doc("nightly-tune", trials=2))
+    record = create_schedule(ws, "tune", experiment_file=spec, every="1h")
+    launcher = RecordingLauncher()
+    sched = scheduler(ws, launcher)
+    (fired,) = sched.tick(now=record.created + 3600)
+    assert fired.target == occurrence_name(record, fired.fire_at)
+    assert execute_occurrence(ws, fired.id) == "Succeeded"
+    assert execute_occurrence(ws, fired.id) == ""  # executed once: a second process gets nothing to do
+    (row,) = [r for r in list_experiments(ws) if r.name == fired.target]
+    assert row.state == "Succeeded" and row.finished == 2 and row.failed == 0
+    assert store_of(ws).get_occurrence(fired.id).state == "Succeeded"
