@@ -436,10 +436,10 @@ class MlflowRecorder(BaseRecorder):
             logger.warning("could not log %s to MLflow run %s: %s", artifact_file, run_id, exc)
 
     def _log_file(self, run_id: str, path: Path, artifact_path: str | None) -> None:
-        """Copy a file into a run's artifacts: straight to the run's artifact repository when this recorder
-        created the run (its URI is known: no lookup of the run per file), else through the client."""
+        """Copy a file into a run's artifacts: straight to the run's local artifact folder when this recorder
+        created the run (its ``file:`` URI is known: no lookup of the run per file), else through the client."""
         uri = self._artifact_uris.get(run_id)
-        if uri is None:
+        if uri is None or not uri.startswith("file:"):  # a server's artifacts are resolved through the client
             self.client.log_artifact(run_id, str(path), artifact_path=artifact_path or None)
             return
         repo = self._repos.get(uri)
