@@ -17,19 +17,18 @@ PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 def scratch_postgres() -> Iterator[str]:
     """A new PostgreSQL database for one test (dropped afterwards); skips when no server answers."""
     try:
-        import psycopg2
+        import psycopg
     except ImportError:  # pragma: no cover - a dev dependency
-        pytest.skip("psycopg2 is not installed")
+        pytest.skip("psycopg is not installed")
     name = f"wb_runs_{uuid.uuid4().hex[:10]}"
     try:
-        admin = psycopg2.connect(PG_ADMIN, connect_timeout=3)
-    except psycopg2.OperationalError as err:  # pragma: no cover - the server is part of the dev machine
+        admin = psycopg.connect(PG_ADMIN, connect_timeout=3, autocommit=True)
+    except psycopg.OperationalError as err:  # pragma: no cover - the server is part of the dev machine
         pytest.skip(f"no PostgreSQL at 127.0.0.1:5432: {err}")
-    admin.autocommit = True
     with admin.cursor() as cur:
         cur.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
     finally:
         from workbench.runs import _store
 

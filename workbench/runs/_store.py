@@ -272,9 +272,11 @@ def sqlite_path(url: str) -> Path | None:
 
 
 def _normalise(url: str) -> str:
-    """``postgresql://`` and ``mysql://`` with the drivers Workbench installs (psycopg2, PyMySQL)."""
+    """``postgresql://`` and ``mysql://`` with the drivers Workbench installs (psycopg 3, PyMySQL)."""
     if url.startswith("postgres://"):
         url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):  # SQLAlchemy 2.0 would pick psycopg2 for a bare postgresql://
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
     if url.startswith("mysql://"):
         url = "mysql+pymysql://" + url[len("mysql://") :]
     return url

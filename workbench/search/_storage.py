@@ -54,10 +54,15 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
 
         backend = JournalFileBackend(str(path), lock_obj=JournalFlock(str(path)))
         return optuna.storages.JournalStorage(backend)
+    given = url
+    if url.startswith(("postgresql://", "postgres://")):  # the driver Workbench installs (SQLAlchemy 2.0 would
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]  # pick psycopg2 for a bare postgresql://)
+    elif url.startswith("mysql://"):
+        url = "mysql+pymysql://" + url[len("mysql://") :]
     try:
         return optuna.storages.RDBStorage(url, skip_compatibility_check=False)
     except Exception as err:  # SQLAlchemy raises many kinds for a dead or wrong server
-        raise WorkbenchError(f"cannot open the Optuna storage {redact(url)}: {err}") from None
+        raise WorkbenchError(f"cannot open the Optuna storage {redact(given)}: {err}") from None
 
 
 class JournalFlock:
