@@ -18,6 +18,8 @@ from plotly.subplots import make_subplots
 
 #: Above this many points a scatter trace is drawn with WebGL.
 GL_THRESHOLD = 2000
+#: Above this many trials the optimization history draws a density instead of one point per trial.
+DENSITY_THRESHOLD = 5000
 #: Drawing budgets of the charts whose cost grows with every trial drawn (the data behind them is whole: tables,
 #: filters and statistics always use every trial). Past a budget a chart draws the best trials and an evenly
 #: spaced sample of the rest, and says so in its title; the page offers to draw everything.
@@ -115,12 +117,24 @@ def history(
     show_other: bool = True,
     log_y: bool = False,
     title: str = "Optimization history",
+    every_trial: bool | None = None,
 ) -> go.Figure:
-    """Objective value per trial (succeeded trials; pruned/failed ones with a value in grey) and the best so far."""
+    """Objective value per trial (succeeded trials; pruned/failed ones with a value in grey) and the best so far.
+
+    Above :data:`DENSITY_THRESHOLD` trials (unless ``every_trial``) the trials are drawn as a density
+    (a heatmap of counts, a tenth of the drawing time of 10,000 WebGL points in a software-rendered
+    browser); the best-so-far line stays exact.
+    """
     if objective not in trials.columns or trials.empty:
         return _empty(title, "no trials yet")
-    ok = trials[(trials["state"] == "Succeeded") & trials[objective].notna()].sort_values("number")
+    ok = best_src = trials[(trials["state"] == "Succeeded") & trials[objective].notna()].sort_values("number")
     fig = go.Figure()
+    shown = trials[trials[objective].notna() & ((trials["state"] == "Succeeded") | show_other)]
+    if not every_trial and len(shown) > DENSITY_THRESHOLD:
+        fig.add_trace(_density(shown["number"], shown[objective], log_y, objective))
+        title = f"{title} (density of {len(shown):,} trials)"
+        show_other = False
+        ok = ok.iloc[0:0]
     if show_other:
         other = trials[(trials["state"] != "Succeeded") & trials[objective].notna()]
         if len(other):
@@ -135,25 +149,12 @@ def history(
                     hovertemplate="trial %{x}<br>%{y}<extra>%{fullData.name}</extra>",
                 )
             )
-    if ok.empty:
+    if not ok.empty:
+        fig.add_trace(_trial_points(ok, objective))
+    if best_src.empty:
         fig.update_layout(title=title, **_LAYOUT)
         return fig
-    fig.add_trace(
-        scatter_class(len(ok))(
-            x=ok["number"],
-            y=ok[objective],
-            mode="markers",
-            name=_label(objective),
-            marker={
-                "color": STATE_COLORS["Succeeded"],
-                "size": 6 if len(ok) <= 5000 else 3,
-                "opacity": 1.0 if len(ok) <= 5000 else 0.5,
-            },
-            customdata=ok["number"],
-            hovertemplate="trial %{x}<br>" + _label(objective) + " %{y}<extra></extra>",
-        )
-    )
-    bx, by = best_steps(ok["number"], ok[objective], direction)
+    bx, by = best_steps(best_src["number"], best_src[objective], direction)
     fig.add_trace(
         go.Scatter(
             x=bx,
@@ -168,6 +169,41 @@ def history(
     if log_y:
         fig.update_yaxes(type="log")
     return fig
+
+
+def _density(numbers: pd.Series, values: pd.Series, log_y: bool, objective: str) -> go.Heatmap:
+    """Trials per (trial number, value) cell, empty cells transparent."""
+    x = numbers.to_numpy(dtype=float)
+    y = values.to_numpy(dtype=float)
+    keep = np.isfinite(y) & ((y > 0) if log_y else True)
+    x, y = x[keep], (np.log10(y[keep]) if log_y else y[keep])
+    counts, xe, ye = np.histogram2d(x, y, bins=(min(200, max(1, len(x) // 20)), 80))
+    yc = (ye[:-1] + ye[1:]) / 2
+    return go.Heatmap(
+        x=(xe[:-1] + xe[1:]) / 2,
+        y=10**yc if log_y else yc,
+        z=np.where(counts.T > 0, counts.T, np.nan),
+        colorscale="Blues",
+        showscale=False,
+        name="trials",
+        hovertemplate="around trial %{x:.0f}, " + _label(objective) + " %{y:.4g}: %{z:.0f} trials<extra></extra>",
+    )
+
+
+def _trial_points(ok: pd.DataFrame, objective: str) -> go.Scatter:
+    return scatter_class(len(ok))(
+        x=ok["number"],
+        y=ok[objective],
+        mode="markers",
+        name=_label(objective),
+        marker={
+            "color": STATE_COLORS["Succeeded"],
+            "size": 6 if len(ok) <= 5000 else 3,
+            "opacity": 1.0 if len(ok) <= 5000 else 0.5,
+        },
+        customdata=ok["number"],
+        hovertemplate="trial %{x}<br>" + _label(objective) + " %{y}<extra></extra>",
+    )
 
 
 def _dimension(

@@ -48,6 +48,21 @@ def test_history_best_so_far_and_webgl_switch() -> None:
     assert figures.best_so_far(pd.Series([3.0, np.nan, 1.0, 2.0]), "maximize").tolist() == [3.0, 3.0, 3.0, 3.0]
 
 
+def test_history_of_many_trials_is_a_density_with_the_exact_best_line() -> None:
+    t = trials(figures.DENSITY_THRESHOLD + 1000)
+    dense = figures.history(t, "metrics.loss", "minimize")
+    heat, best = dense.data
+    assert isinstance(heat, go.Heatmap) and np.nansum(np.asarray(heat.z, dtype=float)) == len(t)
+    ok = t[t["state"] == "Succeeded"]
+    assert best.y[-1] == ok["metrics.loss"].min() and "density of" in dense.layout.title.text
+    points = figures.history(t, "metrics.loss", "minimize", every_trial=True)
+    assert not any(isinstance(tr, go.Heatmap) for tr in points.data)
+    assert sum(len(tr.x) for tr in points.data[:-1]) == len(t)
+    t2 = trials(figures.DENSITY_THRESHOLD * 2)
+    logged = figures.history(t2, "metrics.loss", "minimize", log_y=True, show_other=False)
+    assert np.nansum(np.asarray(logged.data[0].z, dtype=float)) == (t2["state"] == "Succeeded").sum()
+
+
 def test_parallel_coordinates_orders_dimensions_and_labels_categories() -> None:
     fig = figures.parallel_coordinates(
         trials(100),

@@ -91,19 +91,30 @@ def _draw_all(key: str, what: str) -> int | None:
 
 
 if view == "History":
-    c1, c2 = st.columns(2)
+    c1, c2, c3 = st.columns(3)
     other = c1.toggle("Show pruned and failed trials", value=True, key="hist_other")
     log_y = c2.toggle("Log scale", value=False, key="hist_log")
-    fig = data.figure(name, "history", show_other=other, log_y=log_y)
+    many = len(t) > figures.DENSITY_THRESHOLD
+    every = c3.toggle(
+        "Every trial as a point",
+        value=not many,
+        key="hist_every",
+        disabled=not many,
+        help=f"Above {figures.DENSITY_THRESHOLD:,} trials the chart draws their density (fast); "
+        "switch this on to draw one point per trial and select trials in the chart.",
+    )
+    fig = data.figure(name, "history", show_other=other, log_y=log_y, every_trial=every)
     event = st.plotly_chart(fig, key="hist_chart", on_select="rerun", selection_mode=("box", "lasso", "points"))
     points = (event.selection.points if event is not None and hasattr(event, "selection") else []) or []
-    picked = sorted({int(p["x"]) for p in points if "x" in p})
+    picked = sorted({int(p["x"]) for p in points if "x" in p and "z" not in p})
     if picked:
         st.write(f"{len(picked)} trials selected in the chart")
         st.dataframe(t[t["number"].isin(picked)], hide_index=True, key="hist_sel")
         widgets.trial_actions(name, picked, "hist")
-    else:
+    elif every:
         st.caption("Drag a box (or lasso) over points to select trials.")
+    else:
+        st.caption("Switch on 'Every trial as a point' to select trials in the chart, or use the Trials view.")
 elif view == "Parallel coordinates":
     chosen = st.multiselect(
         "Parameters, in the order shown",
