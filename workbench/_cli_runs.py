@@ -126,7 +126,8 @@ def pipeline_run(
             schedule=schedule,
         )  # fmt: skip
     except SpecError as err:
-        raise _cli()._with_source(err, str(pipeline_file.resolve())) from None
+        source = str(Path(pipeline_file).resolve()) if Path(pipeline_file).exists() else pipeline_file
+        raise _cli()._with_source(err, source) from None
     from workbench.backends import get_backend
 
     get_backend(record.backend, workspace)  # an unknown backend is an input error: before anything is written
