@@ -29,36 +29,10 @@ import stat
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+from workbench.runtime.objstore import content_digest
 from workbench.spec import Component
-
-_CHUNK = 1 << 20
-
-
-def content_digest(path: str) -> str:
-    """SHA-256 of a file's bytes, or of a folder's tree (relative names, links and file digests)."""
-    p = Path(path)
-    if p.is_file():
-        h = hashlib.sha256()
-        with p.open("rb") as fh:
-            while chunk := fh.read(_CHUNK):
-                h.update(chunk)
-        return h.hexdigest()
-    if p.is_dir():
-        h = hashlib.sha256(b"dir\0")
-        for root, dirs, files in os.walk(p, followlinks=False):
-            dirs.sort()
-            for name in sorted(files + [d for d in dirs if os.path.islink(os.path.join(root, d))]):
-                full = os.path.join(root, name)
-                rel = os.path.relpath(full, p)
-                if os.path.islink(full):
-                    h.update(f"link\0{rel}\0{os.readlink(full)}\0".encode())
-                else:
-                    h.update(f"file\0{rel}\0{content_digest(full)}\0".encode())
-        return h.hexdigest()
-    raise FileNotFoundError(path)
 
 
 @dataclass(frozen=True)

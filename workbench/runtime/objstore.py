@@ -21,8 +21,8 @@ AWS), ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` (in a pod: from a Secret
 temporary folder).
 
 **Digests.** Each uploaded object carries ``x-amz-meta-workbench-sha256``: the SHA-256 content
-digest the engine's step cache uses (:func:`content_digest`, identical to
-``workbench.engine.cache.content_digest``). The ETag is not used: it is an MD5 only for
+digest the engine's step cache uses (:func:`content_digest`, defined here once: the engine
+imports it). The ETag is not used: it is an MD5 only for
 single-part, unencrypted uploads (multipart ETags are digests of part digests, KMS-encrypted ones
 are opaque), so it cannot be compared with a digest computed elsewhere; S3's own SHA-256
 checksums are likewise per-part for multipart uploads and not offered by every S3-compatible
