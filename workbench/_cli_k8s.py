@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -217,15 +216,9 @@ def controller(
     target: Path = typer.Option(..., "--target", help="Where the experiment's files go on the shared volume."),
 ) -> None:
     """Inside the controller Job: lay the experiment's files out on the shared volume, then run (or resume) it."""
-    for dirpath, dirnames, filenames in os.walk(bundle, followlinks=True):
-        dirnames[:] = [d for d in dirnames if not d.startswith("..")]
-        rel = Path(dirpath).relative_to(bundle)
-        for filename in filenames:
-            if filename.startswith(".."):
-                continue
-            dest = target / rel / filename
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(Path(dirpath) / filename, dest)
+    from workbench.backends._k8s_manifests import unpack_bundle
+
+    unpack_bundle(bundle, target)
     experiment = str(target / "experiment.yaml")
     os.execvp("workbench", ["workbench", "run", experiment, "--backend", "kubernetes"])
 

@@ -8,8 +8,6 @@ Registered on the main app by :func:`register` (``workbench.cli``).
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import signal
 import sys
 import time
@@ -163,15 +161,9 @@ def pipeline_unpack(
     target: Path = typer.Option(..., "--target", help="Where the pipeline's files go on the shared volume."),
 ) -> None:
     """Inside a CronJob's pod: lay the pipeline's files out on the shared volume."""
-    for dirpath, dirnames, filenames in os.walk(bundle, followlinks=True):
-        dirnames[:] = [d for d in dirnames if not d.startswith("..")]
-        rel = Path(dirpath).relative_to(bundle)
-        for filename in filenames:
-            if filename.startswith(".."):
-                continue
-            dest = target / rel / filename
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(Path(dirpath) / filename, dest)
+    from workbench.backends._k8s_manifests import unpack_bundle
+
+    unpack_bundle(bundle, target)
 
 
 # --------------------------------------------------------------------------------------------- runs

@@ -259,3 +259,24 @@ def test_the_in_cluster_controller_runs_the_submitted_experiment(tmp_path):
 def test_label_selector_of_the_controller_is_distinct_from_steps():
     (config_map, job) = controller_objects({"spec": {}}, "e", "ns", "img")
     assert job["spec"]["template"]["metadata"]["labels"][LABEL_COMPONENT] == "controller"
+
+
+def test_a_mounted_bundle_is_unpacked_without_the_kubelets_links(tmp_path):
+    from workbench.backends._k8s_manifests import unpack_bundle
+
+    # How the kubelet mounts a ConfigMap: files in a timestamped folder, `..data` pointing at it,
+    # and one link per key at the top (nested paths come from the volume's `items`).
+    mount = tmp_path / "mount"
+    real = mount / "..2026_11_27_03_00_00.1"
+    (real / "trial").mkdir(parents=True)
+    (real / "experiment.yaml").write_text("kind: Experiment\n")
+    (real / "trial" / "steps.py").write_text("print('hi')\n")
+    (mount / "..data").symlink_to(real.name)
+    (mount / "experiment.yaml").symlink_to("..data/experiment.yaml")
+    (mount / "trial").symlink_to("..data/trial")
+    target = tmp_path / "work"
+    unpack_bundle(mount, target)
+    copied = sorted(str(p.relative_to(target)) for p in target.rglob("*") if p.is_file())
+    assert copied == ["experiment.yaml", "trial/steps.py"]
+    assert not any(p.is_symlink() for p in target.rglob("*"))
+    assert (target / "trial" / "steps.py").read_text() == "print('hi')\n"

@@ -366,6 +366,21 @@ def _files(root: Path) -> list[Path]:
     return out
 
 
+def unpack_bundle(bundle: Path, target: Path) -> None:
+    """In a pod: copy a mounted bundle ConfigMap's files to ``target`` (the kubelet's ``..data`` links skipped)."""
+    import shutil
+
+    for dirpath, dirnames, filenames in os.walk(bundle, followlinks=True):
+        dirnames[:] = [d for d in dirnames if not d.startswith("..")]
+        rel = Path(dirpath).relative_to(bundle)
+        for filename in filenames:
+            if filename.startswith(".."):
+                continue
+            dest = target / rel / filename
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(Path(dirpath) / filename, dest)
+
+
 def make_bundle(
     doc: dict[str, Any], experiment: str, limit: int = BUNDLE_LIMIT, workspace: str = WORKSPACE_PATH
 ) -> tuple[dict[str, str], dict[str, Any]]:
