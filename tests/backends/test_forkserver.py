@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import sys
 import textwrap
 import time
@@ -150,3 +151,20 @@ def test_a_dead_server_fails_its_running_steps_and_is_restarted(steps, tmp_path)
     assert isinstance(again, ForkedStep)
     assert again.wait(timeout=10) == 0
     assert _forkserver.server() is not server
+
+
+def test_steps_die_with_the_controller(steps, tmp_path):
+    """A controller that dies (here: its end of the socket closed) takes its forked steps along, children too."""
+    server = _forkserver.ForkServer()
+    pidfile = tmp_path / "child.pid"
+    handle = server.spawn(launch(steps, "stubborn", tmp_path, {"pidfile": str(pidfile)}))
+    assert handle is not None
+    lines = handle.lines()
+    assert next(lines) == "ready"
+    grandchild = int(pidfile.read_text())
+    server._sock.shutdown(socket.SHUT_RDWR)  # what the kernel does when the controller is SIGKILLed
+    assert server.proc.wait(timeout=15) == 0
+    deadline = time.monotonic() + 10
+    while (_alive(handle.pid) or _alive(grandchild)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(handle.pid) and not _alive(grandchild)

@@ -19,7 +19,6 @@ import textwrap
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ import optuna
 import pytest
 import yaml
 from optuna.trial import TrialState
+from search_helpers import processes_with, slow_script, wait_for
 
 from workbench.errors import SpecError, WorkbenchError
 from workbench.search import _storage as st
@@ -133,62 +133,6 @@ def duration(trial: optuna.trial.FrozenTrial) -> float:
 
 def step_log(ws: Workspace, trial: optuna.trial.FrozenTrial, step: str = "step") -> str:
     return (ws.runs / trial.user_attrs[st.T_RUN_ID] / f"{step}.log").read_text()
-
-
-def processes_with(marker: str) -> list[int]:
-    """Live processes whose command line contains ``marker`` (zombies do not count)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-            status = (entry / "stat").read_text()
-        except OSError:
-            continue
-        if marker.encode() in cmdline and status.rsplit(")", 1)[-1].split()[0] != "Z":
-            found.append(int(entry.name))
-    return found
-
-
-def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-def slow_script(
-    marker: str, epochs: int = 4, seconds: float = 0.2, hold: Path | None = None, ignore_term: bool = False
-) -> str:
-    """A slow quadratic: reports ``loss=`` every epoch, ``seconds`` apart.
-
-    With ``hold`` given, the step runs for a minute while that file exists. When its output
-    pipe breaks (its controller died), it keeps running for a minute, like a silent training
-    job would. ``ignore_term``: SIGTERM does not stop it. ``marker`` is in the command line, so
-    the process can be found.
-    """
-    hold_path = str(hold) if hold else ""
-    return f"""
-        import os, signal, sys, time
-        if {ignore_term}:
-            signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        x, y = float(sys.argv[1]), float(sys.argv[2])
-        marker = {marker!r}  # finds the process by its command line
-        bowl = (x - 2) ** 2 + (y + 1) ** 2
-        epochs = {epochs}
-        if {hold_path!r} and os.path.exists({hold_path!r}):
-            epochs = 600
-        try:
-            for epoch in range(1, epochs + 1):
-                time.sleep({seconds})
-                print(f"epoch {{epoch}}: loss={{bowl + (1 + bowl) * 0.5 ** epoch}}", flush=True)
-        except BrokenPipeError:
-            time.sleep(60)
-        """
 
 
 class Events:

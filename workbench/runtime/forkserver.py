@@ -15,7 +15,8 @@ Protocol on the ``SOCK_SEQPACKET`` socket ``FD`` (one JSON object per message):
   ``{"op": "error", "id": N, "message": "..."}``, and later ``{"op": "exit", "pid": P, "code": C}``
   (``C`` as ``subprocess`` reports it: negative for a signal).
 
-The server exits when the client closes its end. ``argv`` is the launcher's own argv
+The server exits when the client closes its end (the controller ended or died), and takes the
+steps still running with it (SIGTERM to each process group, SIGKILL 3 s later): no orphans. ``argv`` is the launcher's own argv
 (``[python, "-m", "workbench.runtime.launch", SPEC]``): the child runs it as that command would.
 """
 
@@ -96,47 +97,79 @@ def serve(sock: socket.socket) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the client decides when steps stop
     children: set[int] = set()
     try:
-        while True:
-            ready, _, _ = select.select([sock, wake_r], [], [])
-            if wake_r in ready:
-                os.read(wake_r, 4096)
-            while children:  # reap every child that ended
-                try:
-                    pid, status = os.waitpid(-1, os.WNOHANG)
-                except ChildProcessError:
-                    break
-                if pid == 0:
-                    break
-                children.discard(pid)
-                _send(sock, {"op": "exit", "pid": pid, "code": os.waitstatus_to_exitcode(status)})
-            if sock not in ready:
-                continue
-            try:
-                data, fds, _, _ = socket.recv_fds(sock, MAX_MESSAGE, 1)
-            except OSError:
-                return
-            if not data:
-                return  # the client went away
-            request = json.loads(data)
-            if request.get("op") != "spawn" or len(fds) != 1:
-                for fd in fds:
-                    os.close(fd)
-                _send(sock, {"op": "error", "id": request.get("id"), "message": "bad request"})
-                continue
-            log_fd = fds[0]
-            try:
-                pid = os.fork()
-            except OSError as err:
-                os.close(log_fd)
-                _send(sock, {"op": "error", "id": request["id"], "message": f"fork failed: {err}"})
-                continue
-            if pid == 0:
-                _child(request["argv"], request["env"], request["cwd"], log_fd, [sock.fileno(), wake_r, wake_w])
-            os.close(log_fd)
-            children.add(pid)
-            _send(sock, {"op": "started", "id": request["id"], "pid": pid})
+        _loop(sock, wake_r, wake_w, children)
     finally:
         signal.set_wakeup_fd(-1)
+        _stop_children(children)
+
+
+def _stop_children(children: set[int], grace: float = 3.0) -> None:
+    """The client (the controller) is gone: its steps go too, process groups and all (no orphans)."""
+    import time
+
+    for pid in children:
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            pass
+    deadline = time.monotonic() + grace
+    while children and time.monotonic() < deadline:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid:
+            children.discard(pid)
+        else:
+            time.sleep(0.05)
+    for pid in children:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _loop(sock: socket.socket, wake_r: int, wake_w: int, children: set[int]) -> None:
+    """Answer spawn requests and report exits until the client hangs up."""
+    while True:
+        ready, _, _ = select.select([sock, wake_r], [], [])
+        if wake_r in ready:
+            os.read(wake_r, 4096)
+        while children:  # reap every child that ended
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            children.discard(pid)
+            _send(sock, {"op": "exit", "pid": pid, "code": os.waitstatus_to_exitcode(status)})
+        if sock not in ready:
+            continue
+        try:
+            data, fds, _, _ = socket.recv_fds(sock, MAX_MESSAGE, 1)
+        except OSError:
+            return
+        if not data:
+            return  # the client went away
+        request = json.loads(data)
+        if request.get("op") != "spawn" or len(fds) != 1:
+            for fd in fds:
+                os.close(fd)
+            _send(sock, {"op": "error", "id": request.get("id"), "message": "bad request"})
+            continue
+        log_fd = fds[0]
+        try:
+            pid = os.fork()
+        except OSError as err:
+            os.close(log_fd)
+            _send(sock, {"op": "error", "id": request["id"], "message": f"fork failed: {err}"})
+            continue
+        if pid == 0:
+            _child(request["argv"], request["env"], request["cwd"], log_fd, [sock.fileno(), wake_r, wake_w])
+        os.close(log_fd)
+        children.add(pid)
+        _send(sock, {"op": "started", "id": request["id"], "pid": pid})
 
 
 def main(argv: list[str] | None = None) -> int:
