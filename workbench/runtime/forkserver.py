@@ -16,8 +16,9 @@ Protocol on the ``SOCK_SEQPACKET`` socket ``FD`` (one JSON object per message):
   (``C`` as ``subprocess`` reports it: negative for a signal).
 
 The server exits when the client closes its end (the controller ended or died), and takes the
-steps still running with it (SIGTERM to each process group, SIGKILL 3 s later): no orphans. ``argv`` is the launcher's own argv
-(``[python, "-m", "workbench.runtime.launch", SPEC]``): the child runs it as that command would.
+steps still running with it (SIGTERM to each process group, SIGKILL 3 s later): no orphans.
+``argv`` is the launcher's own argv (``[python, "-m", "workbench.runtime.launch", SPEC]``): the
+child runs it as that command would.
 """
 
 from __future__ import annotations
