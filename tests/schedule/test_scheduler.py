@@ -182,6 +182,8 @@ def test_a_cronjob_manifest_is_valid_and_runs_workbench_pipeline_run(pipes):
     assert command[:3] == ["workbench", "pipeline", "run"] and "n=5" in command and "kubernetes" in command
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["containers"][0]["securityContext"]["allowPrivilegeEscalation"] is False
+    env = [e["name"] for e in pod["containers"][0]["env"]]
+    assert len(env) == len(set(env)) and "WORKBENCH_RUNS_URL" in env  # the run store, once
     assert "pipeline.yaml" in config_map["data"] and any(k.startswith("f") for k in config_map["data"])
     assert cron_of(Trigger.parse(every="15m")) == "*/15 * * * *"
     assert cron_of(Trigger.parse(every="2h")) == "0 */2 * * *"

@@ -105,6 +105,22 @@ def store_urls() -> dict[str, str]:
     }
 
 
+def workbench_env(namespace: str, image: str, settings: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """The environment of a Workbench process in the cluster (controller Job, CronJob pod): the shared
+    workspace volume, the Kubernetes backend's settings, ``settings`` and the stores."""
+    return [
+        {"name": "WORKBENCH_HOME", "value": WORKSPACE_PATH},
+        {"name": "WORKBENCH_BACKEND", "value": "kubernetes"},
+        {"name": "WORKBENCH_K8S_NAMESPACE", "value": namespace},
+        {"name": "WORKBENCH_K8S_IMAGE", "value": image},
+        {"name": "WORKBENCH_K8S_VOLUME_CLAIM", "value": ARTIFACTS_CLAIM},
+        {"name": "WORKBENCH_K8S_MOUNT_PATH", "value": WORKSPACE_PATH},
+        {"name": "PYTHONUNBUFFERED", "value": "1"},
+        *({"name": k, "value": v} for k, v in (settings or {}).items()),
+        *_store_env(),
+    ]
+
+
 def _store_env() -> list[dict[str, Any]]:
     """The controller's and dashboard's environment: the password first (the URLs expand it)."""
     env = _secret_env("POSTGRES_PASSWORD")
@@ -451,15 +467,7 @@ def controller_objects(doc: dict[str, Any], experiment: str, namespace: str, ima
         "data": data,
     }  # fmt: skip
     env = [
-        {"name": "WORKBENCH_HOME", "value": WORKSPACE_PATH},
-        {"name": "WORKBENCH_BACKEND", "value": "kubernetes"},
-        {"name": "WORKBENCH_K8S_NAMESPACE", "value": namespace},
-        {"name": "WORKBENCH_K8S_IMAGE", "value": image},
-        {"name": "WORKBENCH_K8S_VOLUME_CLAIM", "value": ARTIFACTS_CLAIM},
-        {"name": "WORKBENCH_K8S_MOUNT_PATH", "value": WORKSPACE_PATH},
-        {"name": "PYTHONUNBUFFERED", "value": "1"},
-        *({"name": k, "value": v} for k, v in (settings_env or {}).items()),
-        *_store_env(),
+        *workbench_env(namespace, image, settings_env),
         *({"name": k, "valueFrom": {"secretKeyRef": {"name": store_secret, "key": k}}}
           for k in (("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY") if store_secret else ())),
     ]

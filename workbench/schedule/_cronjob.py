@@ -17,9 +17,6 @@ from typing import Any
 from workbench.errors import SpecError
 from workbench.schedule._trigger import Trigger
 
-#: Runs of the cluster go into this PostgreSQL database (next to optuna, mlflow and mlmd).
-RUNS_DATABASE = "runs"
-
 
 def cron_of(trigger: Trigger) -> str:
     """The 5-field cron expression a CronJob takes for this trigger."""
@@ -63,8 +60,8 @@ def cronjob_objects(
         BundleError,
         _container_security,
         _pod_security,
-        _store_env,
         make_bundle,
+        workbench_env,
     )
     from workbench.backends._k8s_pod import LABEL_COMPONENT, LABEL_MANAGED_BY, MANAGED_BY, label_value, slug
 
@@ -99,20 +96,7 @@ def cronjob_objects(
         argv += ["--param", f"{key}={value}"]
     if not cache:
         argv.append("--no-cache")
-    env = [
-        {"name": "WORKBENCH_HOME", "value": WORKSPACE_PATH},
-        {"name": "WORKBENCH_BACKEND", "value": "kubernetes"},
-        {"name": "WORKBENCH_K8S_NAMESPACE", "value": namespace},
-        {"name": "WORKBENCH_K8S_IMAGE", "value": image},
-        {"name": "WORKBENCH_K8S_VOLUME_CLAIM", "value": ARTIFACTS_CLAIM},
-        {"name": "WORKBENCH_K8S_MOUNT_PATH", "value": WORKSPACE_PATH},
-        {"name": "PYTHONUNBUFFERED", "value": "1"},
-        *_store_env(),
-        {
-            "name": "WORKBENCH_RUNS_URL",
-            "value": f"postgresql://workbench:$(POSTGRES_PASSWORD)@postgres:5432/{RUNS_DATABASE}",
-        },
-    ]
+    env = workbench_env(namespace, image)  # the stores include the runs database (WORKBENCH_RUNS_URL)
     mounts = [{"name": "workspace", "mountPath": WORKSPACE_PATH}]
     resources = {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"memory": "2Gi"}}
     cronjob = {
@@ -178,4 +162,4 @@ def cronjob_objects(
     return [config_map, cronjob]
 
 
-__all__ = ["RUNS_DATABASE", "cron_of", "cronjob_objects"]
+__all__ = ["cron_of", "cronjob_objects"]
