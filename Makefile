@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check
 
-.PHONY: install install-dev run ui test test-fast lint bench clean
+.PHONY: install install-dev run ui test test-heavy test-fast lint bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -32,8 +32,13 @@ run: install
 ui: install
 	$(VENV)/bin/workbench ui
 
+# `make test` runs everything but the long reliability runs (marked heavy: the 20-kill-point crash
+# torture, the 200-trial Kubernetes fault run); CI runs `make test-heavy` after it.
 test: install-dev
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider -m "not heavy"
+
+test-heavy: install-dev
+	$(PY) -m pytest -q -p no:cacheprovider -m heavy
 
 test-fast: install-dev
 	$(PY) -m pytest -q -m "not slow"

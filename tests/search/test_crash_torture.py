@@ -12,11 +12,13 @@ must finish the experiment, and:
 * every MLflow run is in a terminal state with the trial's state, and ML Metadata's run contexts
   agree with Optuna's trial states.
 
-Half the experiments run a Python-function component (forked by the fork server), half a
-command (a new process per step). ``WORKBENCH_KILL_POINTS`` sets how many kill points run: 4 by
-default, to keep ``make test`` within its time budget on two cores; ``WORKBENCH_KILL_POINTS=20``
-is the full torture (about 3 minutes here; its figures are in docs/reliability.md). The summary
-(how many survived) is written to ``tests/_output/crash_torture.json``.
+A third of the experiments run a Python-function component (forked by the fork server), a third
+a command (a new process per step), and a third a pipeline step that fails on its first attempt
+and is retried after a backoff (so kills land in retry backoffs too). ``make test`` runs 4 kill
+points (its time budget on two cores); the full torture, 20 kill points, is marked ``heavy`` and
+run by ``make test-heavy`` in CI (``WORKBENCH_KILL_POINTS`` changes its count; its figures are in
+docs/reliability.md). The summary (how many survived) is written to
+``tests/_output/crash_torture*.json``.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ from workbench.workspace import Workspace
 
 WORKBENCH = Path(sys.executable).with_name("workbench")
 OUTPUT = Path(__file__).resolve().parents[1] / "_output"
-KILL_POINTS = int(os.environ.get("WORKBENCH_KILL_POINTS", "4"))
+HEAVY_KILL_POINTS = int(os.environ.get("WORKBENCH_KILL_POINTS", "20"))
 TRIALS = 5
 STEP = '''
 import time
@@ -70,7 +72,25 @@ def _doc(name: str, kind: str, folder: Path, marker: str) -> dict[str, Any]:
         impl: dict[str, Any] = {"python": {"file": "steps.py", "function": "quadratic"}}
     else:
         script = textwrap.dedent(slow_script(marker, epochs=3, seconds=0.15))
+        if kind == "retry":
+            script = FLAKY.format(folder=str(folder)) + script
         impl = {"container": {"command": ["python3", "-c", script, {"inputValue": "x"}, {"inputValue": "y"}]}}
+    component = {"name": "step", "inputs": inputs, "implementation": impl}
+    if kind == "retry":
+        template: dict[str, Any] = {
+            "pipeline": {
+                "name": "flaky",
+                "parameters": [{"name": "x", "type": "Float"}, {"name": "y", "type": "Float"}],
+                "steps": [{
+                    "name": "train",
+                    "component": component,
+                    "arguments": {"x": "{{params.x}}", "y": "{{params.y}}"},
+                    "retry": {"limit": 2, "backoff": "0.4s"},
+                }],
+            }
+        }  # fmt: skip
+    else:
+        template = {"component": component}
     return {
         "apiVersion": "workbench.io/v1alpha1",
         "kind": "Experiment",
@@ -81,9 +101,19 @@ def _doc(name: str, kind: str, folder: Path, marker: str) -> dict[str, Any]:
             "parallelTrialCount": 2,
             "maxTrialCount": TRIALS,
             "parameters": params,
-            "trialTemplate": {"component": {"name": "step", "inputs": inputs, "implementation": impl}},
+            "trialTemplate": template,
         },
     }
+
+
+#: Fails the first attempt of each parameter set (a file in the experiment's folder remembers it).
+FLAKY = """
+import pathlib, sys
+seen = pathlib.Path({folder!r}) / ("attempted-" + sys.argv[1] + "-" + sys.argv[2])
+if not seen.exists():
+    seen.touch()
+    sys.exit("flaky: first attempt fails")
+"""
 
 
 def _env() -> dict[str, str]:
@@ -113,11 +143,11 @@ def _finished(storage: Any, name: str) -> int:
     return sum(1 for t in trials if t.state.is_finished())
 
 
-def _kill_point(index: int, folder: Path, blank: Path) -> dict[str, Any]:
-    """One experiment killed at kill point ``index``; returns what happened and any broken promise."""
-    kind = "python" if index % 2 == 0 else "command"
+def _kill_point(index: int, points: int, folder: Path, blank: Path) -> dict[str, Any]:
+    """One experiment killed at kill point ``index`` of ``points``; returns what happened and any broken promise."""
+    kind = ("python", "command", "retry")[index % 3]
     # Kill points: by time since start for the first quarter, then after k finished trials plus a delay.
-    if index < KILL_POINTS // 4:
+    if index < points // 4:
         trigger: tuple[str, float, float] = ("time", 0.4 + 0.9 * index, 0.0)
     else:
         k = index % TRIALS
@@ -153,6 +183,10 @@ def _kill_point(index: int, folder: Path, blank: Path) -> dict[str, Any]:
             pass
         proc.wait()
     report["killed_after_s"] = round(time.monotonic() - started, 2)
+    if kind == "retry":
+        # A first attempt failed less than the backoff (0.4 s) before the kill: its retry was waiting.
+        killed_at = time.time()
+        report["killed_in_backoff"] = sum(killed_at - f.stat().st_mtime < 0.4 for f in folder.glob("attempted-*"))
     report["ended_before_kill"] = ended_before_kill
 
     resumed = subprocess.run(
@@ -216,22 +250,33 @@ def _kill_point(index: int, folder: Path, blank: Path) -> dict[str, Any]:
     return report
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(900)
-def test_killed_controllers_resume_to_exactly_the_budget(blank_home: Path, tmp_path: Path) -> None:
-    folders = [tmp_path / f"kill-{i}" for i in range(KILL_POINTS)]
+def _torture(points: int, blank_home: Path, tmp_path: Path, summary_name: str) -> None:
+    folders = [tmp_path / f"kill-{i}" for i in range(points)]
     for folder in folders:
         folder.mkdir()
     with ThreadPoolExecutor(max_workers=4) as pool:
-        reports = list(pool.map(lambda i: _kill_point(i, folders[i], blank_home), range(KILL_POINTS)))
+        reports = list(pool.map(lambda i: _kill_point(i, points, folders[i], blank_home), range(points)))
     survived = [r for r in reports if not r["problems"]]
     summary = {
-        "kill_points": KILL_POINTS,
+        "kill_points": points,
         "survived": len(survived),
         "trials_killed_and_rerun": sum(r.get("killed_trials", 0) for r in reports),
+        "killed_in_retry_backoff": sum(r.get("killed_in_backoff", 0) > 0 for r in reports),
         "reports": reports,
     }
     OUTPUT.mkdir(exist_ok=True)
-    (OUTPUT / "crash_torture.json").write_text(json.dumps(summary, indent=2))
+    (OUTPUT / summary_name).write_text(json.dumps(summary, indent=2))
     broken = [r for r in reports if r["problems"]]
     assert not broken, json.dumps(broken, indent=2)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_killed_controllers_resume_to_exactly_the_budget(blank_home: Path, tmp_path: Path) -> None:
+    _torture(4, blank_home, tmp_path, "crash_torture.json")
+
+
+@pytest.mark.heavy
+@pytest.mark.timeout(1800)
+def test_twenty_kill_points_all_resume_to_exactly_the_budget(blank_home: Path, tmp_path: Path) -> None:
+    _torture(HEAVY_KILL_POINTS, blank_home, tmp_path, "crash_torture_heavy.json")
