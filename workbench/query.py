@@ -227,9 +227,11 @@ def failure_detail(workspace: Workspace, run_id: str) -> tuple[str, Path | None]
 
     ``("", None)`` when no step log records a failure.
     """
+    from workbench.engine.run import read_log_tail
+
     for path in step_logs(workspace, run_id).values():
         try:
-            lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+            lines = read_log_tail(path, 1 << 20)[0].splitlines()  # the end of a rotated log is in its tail
         except OSError:
             continue
         failed_at = next((i for i in range(len(lines) - 1, -1, -1) if _FAILED_LINE.match(lines[i])), None)

@@ -10,6 +10,9 @@ from typing import Any
 
 from workbench.errors import WorkbenchError
 
+#: A longer output line is handed on in pieces of this size (a line with no end is never held whole in memory).
+MAX_LINE_BYTES = 1 << 20
+
 
 class StepLaunchError(WorkbenchError):
     """The step could not be started at all (command not found, image missing, ...)."""

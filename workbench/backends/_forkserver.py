@@ -21,7 +21,7 @@ import sys
 import threading
 from collections.abc import Iterator
 
-from workbench.backends._base import StepHandle, StepLaunch
+from workbench.backends._base import MAX_LINE_BYTES, StepHandle, StepLaunch
 
 #: Environment variables that the server's interpreter has already applied at its start.
 _STARTUP_VARS = frozenset({"PYTHONUNBUFFERED", "PYTHONIOENCODING", "PYTHONDONTWRITEBYTECODE"})
@@ -62,7 +62,7 @@ class ForkedStep(StepHandle):
 
     def lines(self) -> Iterator[str]:
         with open(self._log, "rb", closefd=True) as pipe:
-            for raw in iter(pipe.readline, b""):
+            for raw in iter(lambda: pipe.readline(MAX_LINE_BYTES), b""):
                 yield raw.decode("utf-8", errors="replace").rstrip("\r\n")
 
     def wait(self, timeout: float | None = None) -> int | None:

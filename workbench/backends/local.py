@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from workbench.backends import _forkserver
-from workbench.backends._base import BaseBackend, StepHandle, StepLaunch, StepLaunchError
+from workbench.backends._base import MAX_LINE_BYTES, BaseBackend, StepHandle, StepLaunch, StepLaunchError
 
 #: ``python``/``python3`` in a command run locally means the interpreter running Workbench.
 _PYTHON_NAMES = {"python", "python3", f"python3.{sys.version_info.minor}"}
@@ -33,7 +33,8 @@ class LocalProcess(StepHandle):
 
     def lines(self) -> Iterator[str]:
         assert self.proc.stdout is not None
-        for raw in iter(self.proc.stdout.readline, b""):
+        stdout = self.proc.stdout
+        for raw in iter(lambda: stdout.readline(MAX_LINE_BYTES), b""):
             yield raw.decode("utf-8", errors="replace").rstrip("\r\n")
         self.proc.stdout.close()
 
@@ -92,6 +93,10 @@ class LocalBackend(BaseBackend):
         argv = local_argv(launch.argv)
         if not argv:
             raise StepLaunchError(f"step {launch.name}: empty command")
+        for index, arg in enumerate(argv):
+            problem = "a NUL byte" if "\x00" in arg else "" if _encodable(arg) else "a lone surrogate (not text)"
+            if problem:
+                raise StepLaunchError(f"step {launch.name}: argument {index} holds {problem}, which no argv can carry")
         exe = argv[0]
         if os.sep in exe:
             path = Path(exe) if os.path.isabs(exe) else Path(launch.workdir) / exe
@@ -128,3 +133,11 @@ class LocalBackend(BaseBackend):
         except PermissionError:
             raise StepLaunchError(f"step {launch.name}: command {argv[0]!r} is not executable") from None
         return LocalProcess(proc)
+
+
+def _encodable(arg: str) -> bool:
+    try:
+        os.fsencode(arg)
+    except UnicodeError:
+        return False
+    return True

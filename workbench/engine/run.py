@@ -63,8 +63,11 @@ from workbench.workspace import Workspace
 
 log = logging.getLogger("workbench.engine")
 
-#: A step's log file stops growing past this size (the collector still reads every line).
+#: A step's log keeps at most this much on disk: its first half (the head) and a rolling tail of the
+#: last lines (the collector still reads every line).
 MAX_LOG_BYTES = 64 * 1024 * 1024
+#: A longer line of a log read back is split (a log line is never held whole in memory).
+MAX_LINE_CHARS = 1 << 20
 #: States after which a step is settled.
 FINAL_STEP_STATES = ("Succeeded", "Failed", "Cached", "Skipped", "Cancelled")
 
@@ -186,30 +189,127 @@ class _Node:
 
 
 class _Log:
-    """A capped, line-buffered log file."""
+    """A step's log file: capped and rotated, line-buffered.
+
+    The first half of :data:`MAX_LOG_BYTES` stays in ``<step>.log`` (the head: how the step started);
+    past it, lines go to a rolling tail, ``<step>.log.1``, which moves to ``<step>.log.2`` whenever it
+    holds a quarter of :data:`MAX_LOG_BYTES`. So a step that prints gigabytes keeps its first and its
+    last lines (where the error is) in at most :data:`MAX_LOG_BYTES` on disk; :func:`log_parts` lists
+    the files in order. A log that cannot be written (disk full, read-only) stops being written, with
+    a warning; the step itself goes on.
+    """
 
     def __init__(self, path: Path, hidden: list[str] | None = None) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = path.open("a", encoding="utf-8", errors="replace")
-        self._size = path.stat().st_size
-        self._capped = False
+        self.path = path
+        self._head_cap = max(1, MAX_LOG_BYTES // 2)
+        self._tail_cap = max(1, MAX_LOG_BYTES // 4)
+        #: Bytes of output rotated away (dropped from the middle of the log).
+        self.dropped = 0
+        #: Why the log stopped being written (``None`` while it is fine).
+        self.error: OSError | None = None
         #: Secret values cut out of every line (a step that prints its password does not put it in the log).
         self.hidden = hidden or []
+        self._fh: Any = None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tail = _tail_path(path, 1)
+            self._tail = tail.exists()  # a later attempt of a step whose log already rotated
+            current = tail if self._tail else path
+            self._fh = current.open("a", encoding="utf-8", errors="replace")
+            self._size = current.stat().st_size
+        except OSError as err:
+            self._fail(err)
+
+    def _fail(self, err: OSError) -> None:
+        self.error = err
+        log.warning("step log %s cannot be written (%s); the rest of this log is dropped", self.path, err)
+        if self._fh is not None:
+            try:
+                self._fh.close()
+            except OSError:
+                pass
+            self._fh = None
 
     def write(self, line: str) -> None:
-        if self._capped:
+        if self._fh is None:
             return
         if self.hidden:
             line = scrub(line, self.hidden)
-        self._size += len(line) + 1
-        if self._size > MAX_LOG_BYTES:
-            self._fh.write(f"[workbench] log truncated at {MAX_LOG_BYTES // (1024 * 1024)} MB\n")
-            self._capped = True
-        else:
+        size = len(line) + 1
+        try:
+            if not self._tail and self._size + size > self._head_cap:
+                self._fh.write(
+                    f"[workbench] log over {_mb(self._head_cap)}: it goes on in {self.path.name}.1 "
+                    f"(its last {_mb(2 * self._tail_cap)} are kept)\n"
+                )
+                self._fh.close()
+                self._tail, self._size = True, 0
+                self._fh = _tail_path(self.path, 1).open("w", encoding="utf-8", errors="replace")
+            elif self._tail and self._size + size > self._tail_cap and self._size:
+                self._fh.close()
+                older = _tail_path(self.path, 2)
+                self.dropped += older.stat().st_size if older.exists() else 0
+                os.replace(_tail_path(self.path, 1), older)
+                self._size = 0
+                self._fh = _tail_path(self.path, 1).open("w", encoding="utf-8", errors="replace")
             self._fh.write(line + "\n")
+            self._size += size
+        except OSError as err:
+            self._fail(err)
 
     def close(self) -> None:
-        self._fh.close()
+        if self._fh is None:
+            return
+        try:
+            self._fh.close()
+        except OSError as err:
+            self._fail(err)
+        self._fh = None
+
+
+_NO_SPACE = "No space left on device"
+
+
+def _storage_problem(folder: Path, said_no_space: bool) -> str:
+    """Why a failed step may not have been able to write its outputs: ``"; <reason>"``, or ``""``."""
+    try:
+        fs = os.statvfs(folder)
+    except OSError:
+        return ""
+    if fs.f_flag & os.ST_RDONLY:
+        return f"; the artifact store is read-only ({folder})"
+    if said_no_space or fs.f_bavail == 0:
+        return f"; {_NO_SPACE} (ENOSPC) in the artifact store ({folder})"
+    return ""
+
+
+def _mb(size: int) -> str:
+    return f"{size / (1024 * 1024):g} MB"
+
+
+def _tail_path(path: Path, n: int) -> Path:
+    return path.with_name(f"{path.name}.{n}")
+
+
+def log_parts(path: str | Path) -> list[Path]:
+    """The files of a step log in order: the head ``<step>.log``, then the rolling tail (``.log.2``, ``.log.1``)."""
+    head = Path(path)
+    return [p for p in (head, _tail_path(head, 2), _tail_path(head, 1)) if p.exists()]
+
+
+def read_log_tail(path: str | Path, max_bytes: int) -> tuple[str, int]:
+    """The last ``max_bytes`` of a step log across its files, and how many bytes before them are not read."""
+    parts = [(p, p.stat().st_size) for p in log_parts(path)]
+    total = sum(size for _, size in parts)
+    skip = max(0, total - max_bytes)
+    chunks, offset = [], 0
+    for part, size in parts:
+        if offset + size > skip:
+            with open(part, "rb") as fh:
+                fh.seek(max(0, skip - offset))
+                chunks.append(fh.read())
+        offset += size
+    return b"".join(chunks).decode("utf-8", errors="replace"), skip
 
 
 class PipelineRunner:
@@ -362,7 +462,6 @@ class PipelineRunner:
         result.exit_code = None
         result.started = time.time()
         out_paths = {o.name: str(out_dir / o.name) for o in comp.outputs}
-        out_dir.mkdir(parents=True, exist_ok=True)
         info = StepInfo(
             run_id=ctx.run_id,
             experiment=ctx.experiment,
@@ -374,6 +473,12 @@ class PipelineRunner:
             log_path=result.log_path,
             started=result.started,
         )
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as err:  # a read-only or full artifact store: the step fails, the run goes on
+            result.state, result.message = "Failed", f"cannot create the output folder {out_dir}: {err.strerror or err}"
+            self._finish(info, result, {}, step)
+            return
         try:
             inputs = resolve_step_inputs(step, job.lookup)
             argv = build_argv(comp, inputs, out_paths, step_dir / "inputs")
@@ -429,7 +534,9 @@ class PipelineRunner:
             cancel=cancel,
         )
         self.recorder.step_started(info)
-        logfile = _Log(Path(result.log_path), secret_values(info.inputs, info.secrets))
+        # Secret inputs and the values of env vars whose names look secret (API_TOKEN, ...) never reach the log.
+        hidden = {*secret_values(info.inputs, info.secrets), *secret_values(info.env)}
+        logfile = _Log(Path(result.log_path), sorted(hidden, key=len, reverse=True))
         if attempt > 1:
             logfile.write(f"[workbench] attempt {attempt}")
         try:
@@ -446,13 +553,22 @@ class PipelineRunner:
             tailer = FileTailer(metrics_file, collector, self._file_format(), origin=name).start()
 
         last_line = [""]
+        no_space = [False]
 
         def pump() -> None:
+            failed_feed = False
             for line in handle.lines():
                 logfile.write(line)
-                collector.feed(line, origin=name)
+                try:
+                    collector.feed(line, origin=name)
+                except Exception as err:  # a metric's consumer failed (its store is down): keep draining the step
+                    if not failed_feed:
+                        log.warning("step %s: a reported value was not recorded: %s: %s", name, type(err).__name__, err)
+                    failed_feed = True
                 if line.strip():
                     last_line[0] = scrub(line.strip(), logfile.hidden)
+                    if _NO_SPACE in line:
+                        no_space[0] = True
 
         reader = threading.Thread(target=pump, name=f"log-{name}", daemon=True)
         reader.start()
@@ -483,6 +599,8 @@ class PipelineRunner:
             result.state, result.message = "Failed", f"exited with code {result.exit_code}"
             if last_line[0]:  # usually the exception: say it where the failure is shown
                 result.message += f": {last_line[0][:300]}"
+            if out_paths:
+                result.message += _storage_problem(out_dir, no_space[0])
         else:
             missing = [n for n, p in out_paths.items() if not os.path.exists(p)]
             if missing:
@@ -585,9 +703,9 @@ class PipelineRunner:
         result.cached_from = info.cached_from = f"{hit.run_id}/{hit.step}"
         logfile = _Log(Path(result.log_path))
         logfile.write(f"[workbench] cached: reusing the outputs of run {hit.run_id} step {hit.step}")
-        if hit.log_path and os.path.isfile(hit.log_path):
-            with open(hit.log_path, encoding="utf-8", errors="replace") as fh:
-                for raw in fh:
+        for part in log_parts(hit.log_path) if hit.log_path else []:
+            with open(part, encoding="utf-8", errors="replace") as fh:
+                while raw := fh.readline(MAX_LINE_CHARS):
                     line = raw.rstrip("\n")
                     if line.startswith("[workbench]"):
                         continue
@@ -985,4 +1103,4 @@ def _text(value: Any) -> str:
     return encode(value)
 
 
-__all__ = ["PipelineRunner", "Resolved", "RunContext", "RunResult", "StepResult"]
+__all__ = ["PipelineRunner", "Resolved", "RunContext", "RunResult", "StepResult", "log_parts", "read_log_tail"]

@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from workbench.tracking._common import flagged_secrets, mask
 from workbench.workspace import Workspace
 
 _STEP_REF = re.compile(r"\{\{\s*steps\.([A-Za-z0-9_.-]+?)\.outputs\.([^{}]*?)\s*\}\}")
@@ -446,18 +447,15 @@ def lineage_graph(
 
 
 def read_log(path: str | Path, max_bytes: int = 2_000_000) -> str:
-    """The end of a step log (at most ``max_bytes``)."""
+    """The end of a step log (at most ``max_bytes``), its rolling tail included."""
+    from workbench.engine.run import read_log_tail
+
     p = Path(path)
     try:
-        size = p.stat().st_size
-        with open(p, "rb") as f:
-            if size > max_bytes:
-                f.seek(size - max_bytes)
-            data = f.read()
+        text, skipped = read_log_tail(p, max_bytes)
     except OSError as err:
         return f"(cannot read {p}: {err})"
-    text = data.decode("utf-8", errors="replace")
-    return (f"... (first {size - max_bytes:,} bytes not shown)\n" if size > max_bytes else "") + text
+    return (f"... (first {skipped:,} bytes not shown)\n" if skipped else "") + text
 
 
 # ------------------------------------------------------------------ the run store: standalone runs and schedules
@@ -499,7 +497,8 @@ def run_store_frame(
             "rerun_of": r.rerun_of or "",
             "message": r.message,
         }
-        row.update({f"params.{k}": v for k, v in r.parameters.items()})
+        shown = mask(r.parameters, secrets=flagged_secrets(r.document))  # the store keeps them to rerun
+        row.update({f"params.{k}": v for k, v in shown.items()})
         row.update({f"metrics.{k}": v for k, v in r.metrics.items()})
         rows.append(row)
     frame = pd.DataFrame(rows)

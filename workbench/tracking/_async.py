@@ -43,6 +43,21 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, (ConnectionError, TimeoutError)) or any(word in text for word in _TRANSIENT)
 
 
+def outage(exc: BaseException) -> BaseException | None:
+    """The error in ``exc``'s chain (causes, contexts) that says a store is unreachable, or ``None``.
+
+    (Optuna wraps a dropped database connection in a ``StorageInternalError`` about "invalid data".)
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if is_transient(current):
+            return current
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def _snapshot(event: Any) -> Any:
     """A copy of an info object that later changes by the caller cannot reach."""
     if not dataclasses.is_dataclass(event):
@@ -87,7 +102,7 @@ class AsyncRecorder(BaseRecorder):
         inner: BaseRecorder,
         max_batch: int = 256,
         timeout: float | None = 300.0,
-        max_backoff: float = 30.0,
+        max_backoff: float = 10.0,
         attempts: int = 3,
     ) -> None:
         self.inner = inner
