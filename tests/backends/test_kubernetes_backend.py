@@ -108,6 +108,30 @@ def test_one_watch_and_one_list_serve_every_step(kube, cluster, tmp_path):
     assert "GET pods" not in cluster.requests  # no per-pod polling
 
 
+def test_steps_starting_at_the_same_moment_share_the_one_watch(kube, cluster):
+    # The first trials of a sweep start together: each asks for the experiment's watch at once.
+    rounds, racers = 20, 12
+    errors: list[BaseException] = []
+    for n in range(rounds):
+        barrier = threading.Barrier(racers)
+
+        def first_step(experiment: str = f"exp{n}", barrier: threading.Barrier = barrier) -> None:
+            barrier.wait()
+            try:
+                kube.watch_for(experiment, "default")
+            except BaseException as err:  # any error is the failure
+                errors.append(err)
+
+        threads = [threading.Thread(target=first_step) for _ in range(racers)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert not errors, errors[:3]
+    wait_for(lambda: cluster.requests["WATCH pods"] == rounds, what="one watch per experiment")
+    assert cluster.requests["LIST pods"] == rounds
+
+
 def test_resources_scheduling_and_deadline_reach_the_pod(kube, cluster, tmp_path):
     settings = {
         "resources": {"cpu": "500m", "memory": "1Gi", "gpu": 1},

@@ -3,20 +3,16 @@ schema (``kubernetes-validate``, strict mode); ``workbench k8s manifests``, ``su
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from k8s_helpers import launch, validate, wait_for
+from k8s_helpers import EXAMPLES, launch, step_launches, validate, wait_for
 from typer.testing import CliRunner
 
-from workbench.backends import StepLaunch
 from workbench.backends._k8s_manifests import (
     BASE_FILES,
     STORES_SECRET,
@@ -27,13 +23,11 @@ from workbench.backends._k8s_manifests import (
 from workbench.backends._k8s_pod import LABEL_COMPONENT, LABEL_EXPERIMENT
 from workbench.backends.kubernetes import KubernetesSettings, pod_manifest
 from workbench.cli import app
-from workbench.spec import experiment_to_document, load_experiment
 from workbench.testing.k8s_server import FakeCluster
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy" / "k8s"
 KUBECTL = shutil.which("kubectl")
-EXAMPLES = sorted(p for p in (REPO / "examples").glob("**/*.yaml") if "kind: Experiment" in p.read_text())
 
 
 def documents(text: str) -> list[dict[str, Any]]:
@@ -41,21 +35,6 @@ def documents(text: str) -> list[dict[str, Any]]:
 
 
 # ------------------------------------------------------------------------------------------ pods
-
-
-def step_launches(path: Path) -> list[StepLaunch]:
-    """A launch for every step of an example experiment's trial pipeline, with its pod settings."""
-    spec = load_experiment(path)
-    launches = []
-    for step in spec.trial_template.pipeline.steps:
-        comp = step.component
-        container = comp.implementation.container
-        launches.append(launch(
-            ["python3", "-c", "print(1)"], Path("/workbench/runs/r/step"), step=step.name, experiment=spec.name,
-            image=container.image if container else "", kubernetes=step.pod_settings(), timeout=step.timeout,
-            parameters={p.name: "0.5" for p in spec.trial_template.pipeline.parameters},
-        ))  # fmt: skip
-    return launches
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=[p.stem for p in EXAMPLES])
@@ -132,11 +111,7 @@ def test_kustomize_builds_are_valid(overlay):
 def test_the_controller_role_has_only_what_it_needs():
     role = next(o for o in deployment_manifests() if o["kind"] == "Role")
     rules = {(r["resources"][0], tuple(r["verbs"])) for r in role["rules"]}
-    assert rules == {
-        ("pods", ("create", "get", "list", "watch", "delete")),
-        ("pods/log", ("get",)),
-        ("configmaps", ("get", "list", "create", "delete")),
-    }
+    assert rules == {("pods", ("create", "get", "list", "watch", "delete")), ("pods/log", ("get",))}
     assert all(r["apiGroups"] == [""] for r in role["rules"])
 
 
@@ -219,41 +194,6 @@ def test_a_bundle_too_large_for_a_config_map_is_refused(tmp_path):
     doc = {"spec": {"trialTemplate": {"pipeline": {"baseDir": str(tmp_path)}}}}
     with pytest.raises(BundleError, match="too much for a ConfigMap"):
         make_bundle(doc, "big")
-
-
-@pytest.mark.slow
-def test_the_in_cluster_controller_runs_the_submitted_experiment(tmp_path):
-    """What the controller Job does, on the test cluster: lay out the bundle, run the experiment with pods."""
-    cluster = FakeCluster(default_workdir=str(tmp_path), validate=True).start()
-    try:
-        path = REPO / "examples" / "kfp" / "experiment.yaml"
-        doc = experiment_to_document(load_experiment(path))
-        doc["spec"]["maxTrialCount"] = 2
-        doc["spec"]["maxFailedTrialCount"] = 1
-        workspace = tmp_path / "ws"
-        data, layout = make_bundle(doc, "kfp-svc", workspace=str(workspace))
-        bundle = tmp_path / "bundle"  # as the ConfigMap volume lays it out
-        for item in layout["items"]:
-            target = bundle / item["path"]
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(data[item["key"]])
-        env = {k: v for k, v in os.environ.items() if not k.startswith("WORKBENCH_")}
-        env.update(WORKBENCH_HOME=str(workspace), WORKBENCH_K8S_HOST=cluster.url,
-                   WORKBENCH_K8S_MOUNT_PATH=str(workspace),
-                   PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}")  # fmt: skip
-        result = subprocess.run(
-            [str(Path(sys.executable).with_name("workbench")), "k8s", "controller", "--bundle", str(bundle),
-             "--target", layout["target"]], env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path,
-        )  # fmt: skip
-        assert result.returncode == 0, result.stdout + result.stderr
-        assert (Path(layout["target"]) / "root" / str(REPO / "examples/kfp/steps.py").lstrip("/")).is_file()
-        assert cluster.requests["CREATE pods"] >= 6  # generate, preprocess, train (+ model-card) per trial
-        assert not cluster.invalid
-        created = cluster.created[0]["spec"]["containers"][0]
-        assert created["workingDir"].startswith(str(workspace))
-        assert json.dumps(created["command"]).count(layout["target"]) >= 1
-    finally:
-        cluster.stop()
 
 
 def test_label_selector_of_the_controller_is_distinct_from_steps():

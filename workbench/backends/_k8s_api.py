@@ -148,6 +148,7 @@ class PodWatch:
         self.resumes = 0
         self._listeners: dict[str, Listener] = {}
         self._lock = threading.Lock()
+        self._launched = False
         self._ready = threading.Event()
         self._stop = threading.Event()
         self._resp: Any = None
@@ -157,9 +158,14 @@ class PodWatch:
     # ----------------------------------------------------------------------------------- public
 
     def start(self, timeout: float = 60.0) -> PodWatch:
-        """Start watching; returns once the first list is in (raises if the API cannot be reached)."""
-        if not self._thread.is_alive() and not self._ready.is_set():
-            self._thread.start()
+        """Start watching; returns once the first list is in (raises if the API cannot be reached).
+
+        Safe to call from many threads at once (the first steps of a sweep start together).
+        """
+        with self._lock:
+            if not self._launched:
+                self._launched = True
+                self._thread.start()
         if not self._ready.wait(timeout):
             raise ApiUnavailable(f"listing pods ({self.selector}) took more than {timeout:g}s")
         if self._error is not None and not self.pods and self.resource_version is None:

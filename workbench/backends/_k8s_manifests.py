@@ -37,11 +37,12 @@ ARTIFACTS_BUCKET = "workbench-artifacts"
 WORKSPACE_PATH = "/workbench"
 POSTGRES_IMAGE = "docker.io/library/postgres:16"
 MINIO_IMAGE = "quay.io/minio/minio:RELEASE.2025-04-22T22-12-26Z"
-#: The verbs the controller needs, and nothing more.
+#: The verbs the in-cluster controller uses, and nothing more (tests/backends/test_kubernetes_rbac.py diffs
+#: them against its API calls): step pods and their logs. ``get`` reads back a pod whose create answer was
+#: lost. ConfigMaps and Jobs are created by ``workbench submit`` with the user's own credentials.
 CONTROLLER_RULES: list[dict[str, Any]] = [
     {"apiGroups": [""], "resources": ["pods"], "verbs": ["create", "get", "list", "watch", "delete"]},
     {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
-    {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "create", "delete"]},
 ]
 #: Development credentials of the bundled stores: replace them (README, "Run on a cluster").
 DEV_STORES = {

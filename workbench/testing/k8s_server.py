@@ -13,8 +13,12 @@ The kubelet stand-in runs every container of a pod as a local process (the image
 ``$(VAR)`` references in command and args are expanded like Kubernetes does), with the pod's
 environment, and moves the pod through Pending → Running → Succeeded/Failed with container
 statuses and exit codes. Faults can be injected (:class:`Faults`): evictions, OOM kills, image
-pull errors, unschedulable pods, slow scheduling, 429/5xx answers, dropped watch streams and
-compacted history (410 Gone).
+pull errors, unschedulable pods, slow scheduling, 429/5xx answers (before or after the request
+took effect), dropped watch streams, lagging watches and compacted history (410 Gone); the
+server counts the faults it injected (``FakeCluster.injected``).
+
+Every API call is recorded with its RBAC attributes (``FakeCluster.calls``: verb, API group,
+resource with subresource, namespace), so tests can diff a Role against what a client really did.
 
 Example:
     >>> cluster = FakeCluster().start()
@@ -25,7 +29,7 @@ Example:
     >>> cluster.stop()
 
 Run it on its own (benchmarks): ``python -m workbench.testing.k8s_server --port 0`` prints
-``READY <url>`` and serves until SIGTERM; ``GET /_stats`` returns the request counters.
+``READY <url>`` and serves until SIGTERM; ``GET /_stats`` returns the request and fault counters.
 """
 
 from __future__ import annotations
@@ -58,6 +62,11 @@ _CORE = re.compile(
 )
 _BATCH = re.compile(r"^/apis/batch/v1/namespaces/(?P<ns>[^/]+)/(?P<res>jobs)(?:/(?P<name>[^/]+))?$")
 _ALL = re.compile(r"^/api/v1/(?P<res>pods|configmaps|secrets)$")
+#: Any resource path, for the RBAC attributes of a request (``/api/v1/...`` and ``/apis/<group>/<version>/...``).
+_RESOURCE_PATH = re.compile(
+    r"^/(?:api/v1|apis/(?P<group>[^/]+)/[^/]+)(?:/namespaces/(?P<ns>[^/]+)(?=/))?"
+    r"/(?P<res>[^/]+)(?:/(?P<name>[^/]+)(?:/(?P<sub>[^/]+))?)?/?$"
+)
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 _KINDS = {"pods": ("Pod", "v1"), "configmaps": ("ConfigMap", "v1"), "secrets": ("Secret", "v1"),
           "jobs": ("Job", "batch/v1")}
@@ -179,6 +188,29 @@ class _RequestFault:
     method: str | None
     path: re.Pattern[str] | None
     retry_after: float | None
+    commit: bool = False  # the request takes effect, then the answer is the error (a lost response)
+
+
+def rbac_attributes(method: str, path: str, query: dict[str, str]) -> tuple[str, str, str, str]:
+    """``(verb, apiGroup, resource[/subresource], namespace)`` of a request, as the API server authorizes it.
+
+    GET on a collection is ``list`` (``watch`` with ``?watch=true``), on one object ``get``; POST is
+    ``create``, PUT ``update``, PATCH ``patch``; DELETE on one object ``delete``, on a collection
+    ``deletecollection``. Other paths are non-resource URLs: ``(verb, "", path, "")`` with a lowercase
+    HTTP verb, as in a ClusterRole's ``nonResourceURLs`` rule.
+    """
+    m = _RESOURCE_PATH.match(path)
+    if m is None:
+        return method.lower(), "", path, ""
+    name, sub = m.group("name"), m.group("sub")
+    resource = m.group("res") + (f"/{sub}" if sub else "")
+    if method == "GET":
+        verb = "watch" if _truthy(query.get("watch")) else "list" if name is None else "get"
+    elif method == "DELETE":
+        verb = "deletecollection" if name is None else "delete"
+    else:
+        verb = {"POST": "create", "PUT": "update", "PATCH": "patch"}.get(method, method.lower())
+    return verb, m.group("group") or "", resource, m.group("ns") or ""
 
 
 @dataclass
@@ -188,9 +220,18 @@ class Faults:
     schedule_delay: float = 0.0
     #: The next this many watches that resume from a resourceVersion get 410 Gone.
     expired_watches: int = 0
+    #: Watches see each event only this many seconds after it happened (a lagging watch cache).
+    watch_lag: float = 0.0
     pod: list[_PodFault] = field(default_factory=list)
     requests: list[_RequestFault] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: Faults injected so far, by kind (``oom``, ``evict``, ``429``, ``500 after commit``, ``410``, ...).
+    injected: collections.Counter[str] = field(default_factory=collections.Counter)
+
+    def pending_requests(self) -> int:
+        """Request faults not injected yet."""
+        with self.lock:
+            return sum(f.count for f in self.requests)
 
     def _add(self, fault: _PodFault) -> Faults:
         with self.lock:
@@ -216,13 +257,25 @@ class Faults:
         """Matching pods stay Pending/Unschedulable for ``duration`` seconds (None: until deleted)."""
         return self._add(_PodFault("unschedulable", match, 0.0, count, message, duration))
 
-    def fail_requests(self, status: int = 500, count: int = 1, method: str | None = None,
-                      path: str | None = None, retry_after: float | None = None) -> Faults:  # fmt: skip
-        """Answer the next ``count`` matching requests with ``status`` (429 gets ``Retry-After``)."""
+    def fail_requests(self, status: int = 500, count: int = 1, method: str | None = None, path: str | None = None,
+                      retry_after: float | None = None, commit: bool = False) -> Faults:  # fmt: skip
+        """Answer the next ``count`` matching requests with ``status`` (429 gets ``Retry-After``).
+
+        ``commit``: the request takes effect first (the object is created or deleted), only its answer
+        is the error, as when the API server times out after the write.
+        """
         with self.lock:
             self.requests.append(
-                _RequestFault(status, count, method, re.compile(path) if path else None, retry_after)
+                _RequestFault(status, count, method, re.compile(path) if path else None, retry_after, commit)
             )
+        return self
+
+    def lag_watches(self, seconds: float) -> Faults:
+        """Watches see each event ``seconds`` after it happened from now on (0: they catch up)."""
+        with self.lock:
+            self.watch_lag = seconds
+            if seconds > 0:
+                self.injected["watch lag"] += 1
         return self
 
     def expire_watches(self, count: int = 1) -> Faults:
@@ -235,6 +288,7 @@ class Faults:
         with self.lock:
             if self.expired_watches > 0:
                 self.expired_watches -= 1
+                self.injected["410"] += 1
                 return True
         return False
 
@@ -249,6 +303,7 @@ class Faults:
                     hit = False
                 if hit:
                     fault.hits += 1
+                    self.injected[kind] += 1
                     return fault
         return None
 
@@ -262,6 +317,7 @@ class Faults:
                 if fault.path and not fault.path.search(path):
                     continue
                 fault.count -= 1
+                self.injected[f"{fault.status} after commit" if fault.commit else str(fault.status)] += 1
                 return fault
         return None
 
@@ -321,14 +377,18 @@ class FakeCluster:
         self.k8s_version = k8s_version
         self.faults = Faults()
         self.requests: collections.Counter[str] = collections.Counter()
+        #: Every API call by its RBAC attributes ``(verb, apiGroup, resource[/sub], namespace)`` (see
+        #: :func:`rbac_attributes`); non-resource paths as ``(verb, "", path, "")``.
+        self.calls: collections.Counter[tuple[str, str, str, str]] = collections.Counter()
         self.invalid: list[tuple[str, str]] = []
         self.created: list[dict[str, Any]] = []
         self._lock = threading.RLock()
         self._cond = threading.Condition(self._lock)
         self._rv = 1000  # resourceVersions are opaque; "0" would mean "any" to clients
         self._objects: dict[tuple[str, str, str], dict[str, Any]] = {}
-        # Events in resourceVersion order: _events[i] has resourceVersion _first_rv + i.
-        self._events: list[tuple[str, str, dict[str, Any]]] = []
+        # Events in resourceVersion order: _events[i] has resourceVersion _first_rv + i (type, where,
+        # object, monotonic time).
+        self._events: list[tuple[str, str, dict[str, Any], float]] = []
         self._first_rv = 1001
         self._oldest = 1001  # the oldest resourceVersion a watch can resume from
         self._runtime: dict[tuple[str, str], _PodRuntime] = {}
@@ -405,12 +465,19 @@ class FakeCluster:
 
     # ----------------------------------------------------------------------------------- fault helpers
 
+    @property
+    def injected(self) -> collections.Counter[str]:
+        """Faults injected so far, by kind (``streams dropped`` counts the streams cut)."""
+        return self.faults.injected
+
     def drop_watches(self) -> int:
         """Cut every open watch and log stream mid-flight (no clean end of the chunked body)."""
         with self._lock:
             self._drop_generation += 1
             streams = list(self._streams)
             self._notify_all()
+        with self.faults.lock:
+            self.faults.injected["streams dropped"] += len(streams)
         for sock in streams:
             try:
                 import socket
@@ -470,7 +537,7 @@ class FakeCluster:
         obj["metadata"]["resourceVersion"] = str(self._rv)
         if not self._events:
             self._first_rv = self._rv
-        self._events.append((kind, resource + "/" + ns, copy.deepcopy(obj)))
+        self._events.append((kind, resource + "/" + ns, copy.deepcopy(obj), time.monotonic()))
         if len(self._events) > 2 * self.history:
             drop = len(self._events) - self.history
             del self._events[:drop]
@@ -818,6 +885,15 @@ class FakeCluster:
                 for proc in rt.procs.values():
                     _kill_group(proc, signal.SIGTERM)
             time.sleep(0.01)
+        ran = time.monotonic() - t0
+        if rt.forced_reason is None and not rt.deleting.is_set():
+            # This thread was not scheduled while a fault was due (a busy machine) and the command ended
+            # meanwhile: the fault still happens, at its end, rather than silently not at all.
+            if oom is not None and ran >= oom.after:
+                rt.container_reason, rt.forced_code, rt.forced_reason = "OOMKilled", 137, "OOMKilled"
+            elif evict is not None and ran >= evict.after:
+                rt.forced_reason, rt.forced_message = "Evicted", evict.message
+                rt.container_reason, rt.forced_code = "Error", 137
         # Every log line is in before the pod is reported terminated (as a kubelet flushes them).
         end = time.monotonic() + 5
         for log in rt.logs.values():
@@ -887,18 +963,24 @@ class FakeCluster:
                     gone = ApiError(410, "Expired", "too old resource version").status()
                 else:
                     start = max(0, last + 1 - self._first_rv)
-                    for etype, where, obj in self._events[start:]:
+                    lag = self.faults.watch_lag
+                    seen_until = time.monotonic() - lag
+                    held = False
+                    for index, (etype, where, obj, at) in enumerate(self._events[start:], start):
+                        if lag and at > seen_until:
+                            held = True  # not in the lagging watch cache yet
+                            break
                         res, _, ens = where.partition("/")
                         if res == resource and (ns is None or ens == ns) and selector_matches(
                             sel, obj["metadata"].get("labels") or {}
                         ):
                             batch.append({"type": etype, "object": obj})
-                    last = max(last, self._first_rv + len(self._events) - 1)
+                        last = max(last, self._first_rv + index)
                     if not batch:
                         remaining = end - time.monotonic()
                         if remaining <= 0:
                             return
-                        self._cond.wait(timeout=min(remaining, 0.5))
+                        self._cond.wait(timeout=min(remaining, 0.05 if held else 0.5))
             if gone is not None:
                 yield {"type": "ERROR", "object": gone}
                 return
@@ -1013,6 +1095,12 @@ class _Handler(BaseHTTPRequestHandler):
             raise ApiError(400, "BadRequest", "the body is not JSON") from None
 
     def _send_json(self, code: int, obj: Any, headers: dict[str, str] | None = None) -> None:
+        lost = getattr(self, "_lost_answer", None)
+        if lost is not None and code < 400:
+            # The request took effect; its answer is lost and replaced by the injected error.
+            self._lost_answer = None
+            self._send_fault(lost)
+            return
         data = json.dumps(obj).encode()
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
@@ -1026,22 +1114,25 @@ class _Handler(BaseHTTPRequestHandler):
         cluster = self.cluster
         parts = urlsplit(self.path)
         path, query = parts.path, {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        self._lost_answer: _RequestFault | None = None
         try:
             body = self._body() if method in ("POST", "PUT", "PATCH", "DELETE") else None
             if path == "/_stats":
-                self._send_json(200, {"requests": dict(cluster.requests), "pods": len(cluster.pods())})
+                self._send_json(200, {"requests": dict(cluster.requests), "pods": len(cluster.pods()),
+                                      "injected": dict(cluster.injected)})  # fmt: skip
                 return
+            with cluster._lock:
+                cluster.calls[rbac_attributes(method, path, query)] += 1
             if path == "/version":
                 self._send_json(200, {"major": "1", "minor": "36", "gitVersion": "v1.36.0-workbench-test"})
                 return
             fault = cluster.faults.take_request_fault(method, path)
-            if fault is not None:
+            if fault is not None and fault.commit and method != "GET":
+                cluster.requests[f"{method} fault {fault.status} after commit"] += 1
+                self._lost_answer = fault  # answered by _send_json once the request took effect
+            elif fault is not None:
                 cluster.requests[f"{method} fault {fault.status}"] += 1
-                headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
-                reason = {429: "TooManyRequests", 500: "InternalError", 503: "ServiceUnavailable"}.get(
-                    fault.status, "InternalError"
-                )
-                self._send_json(fault.status, ApiError(fault.status, reason, "injected fault").status(), headers)
+                self._send_fault(fault)
                 return
             m = _CORE.match(path) or _BATCH.match(path)
             if m is not None:
@@ -1058,6 +1149,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(err.code, err.status(), headers)
         except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
             self.close_connection = True
+
+    def _send_fault(self, fault: _RequestFault) -> None:
+        headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
+        reason = {429: "TooManyRequests", 500: "InternalError", 503: "ServiceUnavailable"}.get(
+            fault.status, "InternalError"
+        )
+        self._send_json(fault.status, ApiError(fault.status, reason, "injected fault").status(), headers)
 
     def _route(self, method: str, ns: str | None, res: str, name: str | None, sub: str | None,
                query: dict[str, str], body: Any) -> None:  # fmt: skip
