@@ -244,6 +244,17 @@ def _drive(spec: Any, home: Path | None, backend: str, quiet: bool, source: str,
     try:
         with progress:
             summary = controller.run()
+    except Exception as err:  # a store that went away (PostgreSQL restarted, ...): say so, and how to go on
+        from workbench.tracking._async import outage
+
+        cause = None if isinstance(err, WorkbenchError) else outage(err)
+        if cause is None:
+            raise
+        detail = str(cause).strip().splitlines()[0][:300] if str(cause).strip() else ""
+        raise WorkbenchError(
+            f"experiment {spec.name!r} stopped: a store became unreachable ({type(cause).__name__}: {detail}). "
+            f"Finished trials are kept; once the store is back, `workbench resume {spec.name}` goes on."
+        ) from err
     finally:
         signal.signal(signal.SIGINT, old_int)
         signal.signal(signal.SIGTERM, old_term)

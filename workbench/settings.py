@@ -8,13 +8,14 @@
     mlmd = "mysql://wb:secret@db:3306/mlmd"
     artifacts = "/mnt/artifacts"
     heartbeat_timeout = 30                         # shared stores: seconds before a silent controller is dead
+    store_patience = 300                           # seconds a sweep waits for a lost Optuna store to return
 
     [kubernetes]                                   # see workbench.backends.kubernetes.KubernetesSettings
     namespace = "ml"
 
 Environment variables (``WORKBENCH_OPTUNA_URL``, ``WORKBENCH_MLFLOW_URI``,
-``WORKBENCH_MLMD_URL``, ``WORKBENCH_ARTIFACTS``, ``WORKBENCH_HEARTBEAT_TIMEOUT``, ``WORKBENCH_BACKEND``,
-``WORKBENCH_K8S_*``) win over the file.
+``WORKBENCH_MLMD_URL``, ``WORKBENCH_ARTIFACTS``, ``WORKBENCH_HEARTBEAT_TIMEOUT``,
+``WORKBENCH_STORE_PATIENCE``, ``WORKBENCH_BACKEND``, ``WORKBENCH_K8S_*``) win over the file.
 
 Example:
     >>> import tempfile, pathlib
@@ -70,8 +71,9 @@ def load_settings(home: Path | str) -> dict[str, Any]:
     return data
 
 
-def seconds_setting(value: str, key: str, source: str) -> float:
-    """A positive number of seconds from a setting; anything else is a ``SpecError`` naming the key and its source.
+def seconds_setting(value: str, key: str, source: str, allow_zero: bool = False) -> float:
+    """A positive (or, with ``allow_zero``, zero) number of seconds from a setting; anything else is a
+    ``SpecError`` naming the key and its source.
 
     Example:
         >>> seconds_setting("12.5", "heartbeat_timeout", "workbench.toml")
@@ -81,6 +83,7 @@ def seconds_setting(value: str, key: str, source: str) -> float:
         seconds = float(value)
     except ValueError:
         seconds = float("nan")
-    if not 0 < seconds < float("inf"):
-        raise SpecError(f"expected a positive number of seconds, got {value!r}", path=key, source=source)
+    if not (0 <= seconds if allow_zero else 0 < seconds) or not seconds < float("inf"):
+        wanted = "zero or more" if allow_zero else "a positive number of"
+        raise SpecError(f"expected {wanted} seconds, got {value!r}", path=key, source=source)
     return seconds

@@ -42,6 +42,9 @@ class Workspace:
     runs_url: str = ""
     #: Shared stores: a controller whose heartbeat is older than this (seconds) is dead; its trials run again.
     heartbeat_timeout: float = 30.0
+    #: How long a sweep waits (seconds) for its Optuna store to come back after losing it (a database
+    #: restart) before it stops; ``0`` stops at once.
+    store_patience: float = 300.0
 
     @classmethod
     def at(cls, home: str | Path) -> Workspace:
@@ -52,8 +55,9 @@ class Workspace:
         def pick(key: str, env: str, default: str) -> str:
             return os.environ.get(env) or settings.get(key) or default
 
-        env_heartbeat = os.environ.get("WORKBENCH_HEARTBEAT_TIMEOUT")
-        heartbeat_source = "WORKBENCH_HEARTBEAT_TIMEOUT" if env_heartbeat else str(settings_file(h))
+        def source(env: str) -> str:
+            return env if os.environ.get(env) else str(settings_file(h))
+
         return cls(
             home=h,
             optuna_url=pick("optuna", "WORKBENCH_OPTUNA_URL", f"journal:///{h / 'optuna.journal'}"),
@@ -65,7 +69,15 @@ class Workspace:
                            else h / "artifacts").resolve(),
             runs_url=pick("runs", "WORKBENCH_RUNS_URL", f"sqlite:///{h / 'runs.db'}"),
             heartbeat_timeout=seconds_setting(
-                pick("heartbeat_timeout", "WORKBENCH_HEARTBEAT_TIMEOUT", "30"), "heartbeat_timeout", heartbeat_source
+                pick("heartbeat_timeout", "WORKBENCH_HEARTBEAT_TIMEOUT", "30"),
+                "heartbeat_timeout",
+                source("WORKBENCH_HEARTBEAT_TIMEOUT"),
+            ),
+            store_patience=seconds_setting(
+                pick("store_patience", "WORKBENCH_STORE_PATIENCE", "300"),
+                "store_patience",
+                source("WORKBENCH_STORE_PATIENCE"),
+                allow_zero=True,
             ),
         )
 

@@ -928,3 +928,32 @@ def test_trial_runs_keep_their_specs_in_mlflow_with_secrets_masked(ws: Workspace
         assert "hunter2" not in json.dumps(run.data.params) + json.dumps(run.data.tags)
     log = next((ws.runs / trials[0].data.tags["workbench.run_id"]).glob("main.log")).read_text()
     assert "***" in log and "hunter2" not in log
+
+
+def test_store_outage_tells_a_lost_database_from_bad_data_and_other_errors() -> None:
+    import sqlalchemy.exc
+
+    from workbench.search.controller import StoreUnreachable, store_outage
+
+    refused = sqlalchemy.exc.OperationalError("SELECT 1", {}, ConnectionRefusedError("Connection refused"))
+    try:
+        try:
+            raise refused
+        except sqlalchemy.exc.OperationalError as err:
+            raise optuna.exceptions.StorageInternalError("An exception is raised during the commit.") from err
+    except optuna.exceptions.StorageInternalError as wrapped:
+        assert store_outage(wrapped) is refused  # Optuna's wrapper names "invalid data"; the cause is the outage
+    bad = sqlalchemy.exc.IntegrityError("INSERT", {}, Exception("duplicate key value violates unique constraint"))
+    assert store_outage(bad) is None  # bad data: waiting would not help
+    assert store_outage(ConnectionRefusedError("Kubernetes API")) is None  # not the Optuna store
+    assert store_outage(StoreUnreachable("gave up")) is None  # already the verdict
+
+
+def test_store_patience_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Workspace.at(tmp_path).store_patience == 300.0
+    (tmp_path / "workbench.toml").write_text("store_patience = 0\n")
+    assert Workspace.at(tmp_path).store_patience == 0.0
+    monkeypatch.setenv("WORKBENCH_STORE_PATIENCE", "soon")
+    with pytest.raises(SpecError, match="store_patience: expected zero or more seconds") as err:
+        Workspace.at(tmp_path)
+    assert err.value.source == "WORKBENCH_STORE_PATIENCE"

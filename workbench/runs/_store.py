@@ -382,17 +382,21 @@ class RunStore:
         with self._tx(write=False) as conn:
             return [RunRecord.from_row(r) for r in conn.execute(q)]
 
-    def claim_run(self, run_id: str) -> bool:
-        """Pending → Running for this process; ``False`` if another process (or nobody: cancelled) got it."""
+    def _claim(self, key: sa.ColumnElement[bool], table: sa.Table) -> bool:
+        """Pending → Running for this process, a compare-and-set: exactly one process wins."""
         now = time.time()
         host, pid = me().rsplit(":", 1)
         with self._tx() as conn:
             result = conn.execute(
-                runs_table.update()
-                .where(runs_table.c.run_id == run_id, runs_table.c.state == "Pending")
+                table.update()
+                .where(key, table.c.state == "Pending")
                 .values(state="Running", started=now, heartbeat=now, host=host, pid=int(pid))
             )
         return result.rowcount == 1
+
+    def claim_run(self, run_id: str) -> bool:
+        """Pending → Running for this process; ``False`` if another process (or nobody: cancelled) got it."""
+        return self._claim(runs_table.c.run_id == run_id, runs_table)
 
     def update_run(self, run_id: str, **values: Any) -> None:
         """Change a run that is not finished (``WorkbenchError`` for a finished one: it is immutable)."""
@@ -606,15 +610,7 @@ class RunStore:
 
     def start_occurrence(self, occurrence_id: int) -> bool:
         """Pending → Running for this process (exactly one process wins)."""
-        now = time.time()
-        host, pid = me().rsplit(":", 1)
-        with self._tx() as conn:
-            result = conn.execute(
-                occurrences_table.update()
-                .where(occurrences_table.c.id == occurrence_id, occurrences_table.c.state == "Pending")
-                .values(state="Running", started=now, heartbeat=now, host=host, pid=int(pid))
-            )
-        return result.rowcount == 1
+        return self._claim(occurrences_table.c.id == occurrence_id, occurrences_table)
 
     def occurrence_heartbeat(self, occurrence_id: int) -> None:
         with self._tx() as conn:

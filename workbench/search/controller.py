@@ -86,6 +86,27 @@ class Summary:
     duration: float = 0.0
 
 
+class StoreUnreachable(WorkbenchError):
+    """The Optuna store stayed unreachable for longer than the workspace's ``store_patience``."""
+
+
+def store_outage(err: BaseException) -> BaseException | None:
+    """The error in ``err``'s chain that says a database store is unreachable (not bad data), or ``None``."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from workbench.tracking._async import outage
+
+    if isinstance(err, WorkbenchError):
+        return None
+    chain: list[BaseException] = []
+    current: BaseException | None = err
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    from_store = any(isinstance(e, (SQLAlchemyError, optuna.exceptions.StorageInternalError)) for e in chain)
+    return outage(err) if from_store else None
+
+
 def trial_state(trial: optuna.trial.FrozenTrial) -> str:
     """The Workbench state of an Optuna trial."""
     stored = trial.user_attrs.get(st.T_STATE)
@@ -193,6 +214,8 @@ class Controller:
         self._lock = st.ExperimentLock(workspace.locks, spec.name, shared=self.shared)
         #: This controller's id in a shared study (``T_CONTROLLER`` of the trials it asks).
         self.controller_id = uuid.uuid4().hex[:12]
+        #: Ids it had before a lost store made it start over: their Running trials are stale.
+        self._former_ids: set[str] = set()
         self._claim: st.StudyClaim | None = None
         self._heartbeat: st.Heartbeat | None = None
         self._study: optuna.Study | None = None
@@ -281,7 +304,7 @@ class Controller:
         now = self._claim.now()
         prefix = st.ATTR_CONTROLLER_PREFIX
         live = {k[len(prefix) :] for k, v in attrs.items() if k.startswith(prefix) and st.controller_is_live(v, now)}
-        return live | {self.controller_id}
+        return (live - self._former_ids) | {self.controller_id}
 
     def _stale(
         self, study: optuna.Study, trials: list[optuna.trial.FrozenTrial]
@@ -401,7 +424,7 @@ class Controller:
             from workbench.tracking._common import mask
 
             pipeline = self.spec.trial_template.pipeline
-            secrets = [p.name for p in pipeline.parameters if p.secret] if pipeline is not None else []
+            secrets = pipeline.secret_names() if pipeline is not None else []
             docs = {"experiment.yaml": experiment_to_document(self.spec)}
             if pipeline is not None:
                 docs["pipeline.yaml"] = pipeline_to_document(pipeline)
@@ -436,7 +459,59 @@ class Controller:
     # ------------------------------------------------------------------ main loop
 
     def run(self) -> Summary:
-        """Run the experiment to its end; returns the summary. Raises ``SpecError`` before any write."""
+        """Run the experiment to its end; returns the summary. Raises ``SpecError`` before any write.
+
+        Losing the Optuna store mid-sweep (a database restart) pauses the sweep: the running trials
+        are cancelled, the store is probed until it answers again (for up to the workspace's
+        ``store_patience``), and the sweep goes on as a resume would (the cut-short trials are
+        Killed and run again). Past that patience it raises ``StoreUnreachable``.
+        """
+        down_since: float | None = None
+        while True:
+            try:
+                return self._run_once()
+            except Exception as err:
+                cause = store_outage(err)
+                if cause is None:
+                    raise
+                down_since = down_since if down_since is not None else time.monotonic()
+                self._wait_for_store(cause, down_since)
+                # This controller's trials of the broken attempt are stale now: a new identity lets the
+                # next attempt (and other controllers of a shared study) find them and run them again.
+                self._former_ids.add(self.controller_id)
+                self.controller_id = uuid.uuid4().hex[:12]
+                self._cancels.clear()
+
+    def _wait_for_store(self, cause: BaseException, down_since: float) -> None:
+        """Probe the Optuna store until it answers; ``StoreUnreachable`` past the patience or on a stop."""
+        patience = self.workspace.store_patience
+        detail = (str(cause).strip().splitlines() or [""])[0][:300]
+        what = f"{type(cause).__name__}: {detail}" if detail else type(cause).__name__
+        gone = StoreUnreachable(
+            f"experiment {self.spec.name!r} stopped: its Optuna store became unreachable ({what}). "
+            f"Finished trials are kept; once the store is back, `workbench resume {self.spec.name}` goes on."
+        )
+        log.warning(
+            "experiment %r paused: its Optuna store is unreachable (%s); waiting up to %gs for it to come back",
+            self.spec.name, what, max(0.0, patience - (time.monotonic() - down_since)),
+        )  # fmt: skip
+        delay = 0.5
+        while True:
+            if self._stop.is_set() or time.monotonic() - down_since >= patience:
+                raise gone from cause
+            time.sleep(delay)
+            try:
+                st.open_storage(self.workspace.optuna_url).get_all_studies()
+            except Exception as err:  # still down
+                if store_outage(err) is None:
+                    raise
+                delay = min(delay * 2, 5.0)
+                continue
+            log.warning("experiment %r: its Optuna store is back after %.1fs, going on",
+                        self.spec.name, time.monotonic() - down_since)  # fmt: skip
+            return
+
+    def _run_once(self) -> Summary:
         self.preflight()
         self.workspace.ensure()
         self._lock.acquire()
