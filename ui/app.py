@@ -1,5 +1,7 @@
 """The Workbench dashboard: ``workbench ui`` (or ``streamlit run ui/app.py -- --home DIR [--allow-launch]``).
 
+``workbench ui`` listens on 127.0.0.1; so does ``streamlit run`` from the checkout (``.streamlit/config.toml``).
+
 Reads the workspace named by ``WORKBENCH_HOME`` (set by ``workbench ui --home``) or by the
 ``--home`` argument after ``--``; read-only unless launching is allowed.
 """
@@ -43,6 +45,8 @@ with st.sidebar:
         st.caption(":orange[launch mode]: experiments can be started and stopped")
     else:
         st.caption("read-only")
+    if not st.get_option("server.address"):  # `streamlit run` elsewhere than this checkout: every interface
+        st.warning("listening on every network interface: start with `workbench ui` (127.0.0.1 only)")
 try:
     navigation.run()
 finally:

@@ -8,6 +8,7 @@ Registered on the main app by :func:`register` (``workbench.cli``).
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import sys
 import time
@@ -178,7 +179,7 @@ def _print_run(r: Any) -> None:
         + (f"   rerun of {r.rerun_of}" if r.rerun_of else ""),
         f"created {_when(r.created)}   started {_when(r.started)}   finished {_when(r.finished)}   "
         f"duration {cli._duration(r.duration)}   backend {r.backend}   cache {'on' if r.cache else 'off'}",
-        "parameters: " + (", ".join(f"{k}={escape(cli._fmt(v))}" for k, v in r.parameters.items()) or "-"),
+        "parameters: " + (", ".join(f"{k}={escape(cli._fmt(v))}" for k, v in _shown_params(r).items()) or "-"),
     ]
     if r.metrics:
         lines.append("metrics: " + ", ".join(f"{k}={cli._fmt(v)}" for k, v in r.metrics.items()))
@@ -213,7 +214,8 @@ def runs_ls(
     if as_json:
         keys = ("run_id", "name", "namespace", "experiment", "pipeline", "state", "message", "parameters", "metrics",
                 "created", "started", "finished", "schedule", "fire_at", "rerun_of")  # fmt: skip
-        print(json.dumps([{k: getattr(r, k) for k in keys} for r in rows], indent=2, default=str))
+        shown = [{k: _shown_params(r) if k == "parameters" else getattr(r, k) for k in keys} for r in rows]
+        print(json.dumps(shown, indent=2, default=str))
         return
     if not rows:
         cli.console.print("no runs (start one with: workbench pipeline run PIPELINE.yaml)")
@@ -221,7 +223,7 @@ def runs_ls(
     table = Table("run", "name", "namespace", "experiment", "pipeline", "state", "started", "duration", "parameters")
     for r in rows:
         state = cli._state(r.state) + (" (stale)" if r.stale() else "")
-        params = ", ".join(f"{k}={cli._fmt(v)}" for k, v in r.parameters.items())
+        params = ", ".join(f"{k}={cli._fmt(v)}" for k, v in _shown_params(r).items())
         table.add_row(r.run_id[:12], escape(r.name), r.namespace, escape(r.experiment), escape(r.pipeline), state,
                       _when(r.started or r.created), cli._duration(r.duration), escape(params[:60]))  # fmt: skip
     cli.console.print(table)
@@ -265,13 +267,17 @@ def runs_logs(
             raise SpecError(f"run {record.run_id} has no log of step {step!r} (steps: {sorted(logs) or 'none'})",
                             path="--step")  # fmt: skip
         logs = {step: logs[step]}
+    from workbench.engine.run import log_parts
+
     order = sorted(logs, key=lambda n: record.steps.get(n, {}).get("started") or 0)
     for name in order:
         path = Path(str(logs[name]))
         if len(logs) > 1:
             typer.echo(f"==> {name} ({path}) <==")
         try:
-            sys.stdout.write(path.read_text(encoding="utf-8", errors="replace"))
+            for part in log_parts(path) or [path]:  # the head, then the rolling tail of a long log
+                with open(part, encoding="utf-8", errors="replace") as fh:
+                    shutil.copyfileobj(fh, sys.stdout)
         except OSError as err:
             typer.echo(f"(cannot read {path}: {err})")
 
@@ -451,7 +457,7 @@ def schedule_show(
         f"end {iso(trigger.end, trigger.timezone)}\n"
         f"enabled {'yes' if s.enabled else 'no'}, max concurrency {s.max_concurrency}, "
         f"catchup {'yes' if s.catchup else 'no'}, next {iso(nxt, trigger.timezone)}\n"
-        "parameters: " + (", ".join(f"{k}={cli._fmt(v)}" for k, v in s.parameters.items()) or "-"),
+        "parameters: " + (", ".join(f"{k}={cli._fmt(v)}" for k, v in _shown_params(s).items()) or "-"),
         soft_wrap=True,
         highlight=False,
     )
@@ -562,3 +568,10 @@ def register(app: typer.Typer) -> None:
 
 
 __all__ = ["pipeline_app", "register", "runs_app", "schedule_app"]
+
+
+def _shown_params(record: Any) -> dict[str, Any]:
+    """A run's or schedule's parameters to print: secret ones (marked in its pipeline, or secret-looking) masked."""
+    from workbench.tracking._common import flagged_secrets, mask
+
+    return mask(dict(record.parameters), secrets=flagged_secrets(record.document))

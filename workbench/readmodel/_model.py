@@ -36,6 +36,7 @@ from workbench.readmodel._journal import COMPLETE, FAIL, PRUNED, WAITING, Journa
 from workbench.readmodel._journal import records_from_storage as _records_from_storage
 from workbench.search import _storage as st
 from workbench.search._warmstart import ROW_KEY_ATTR
+from workbench.tracking._common import mask_document
 from workbench.workspace import Workspace
 
 #: Seconds a stamp stays the same for stores that are not local files (servers).
@@ -440,7 +441,7 @@ class ReadModel:
             params=params,
             metrics=metrics,
             distributions=dict(study.distributions),
-            spec=doc,
+            spec=mask_document(doc),  # shown as it is: never with secret values (the stored one keeps them)
             stamp=self.stamp(),
         )
 

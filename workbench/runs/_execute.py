@@ -233,6 +233,7 @@ def execute_run(
         pipeline=record.pipeline,
         namespace=record.namespace,
         params=dict(record.parameters),
+        secrets=[p.name for p in pipeline.parameters if p.secret],  # masked in MLflow and ML Metadata
         started=started,
     )
     stop_watch = threading.Event()

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from workbench.spec._validation import FieldError, json_value
+from workbench.spec._validation import FieldError, _quoted, check_label, json_value
 
 #: Types whose values are passed by value (KFP v1 names, plus Python spellings).
 PARAMETER_TYPES = {
@@ -89,7 +89,8 @@ class IOSpec(SpecModel):
     description: str = ""
     #: A secret input (a password, a token): its value is never written to MLflow, ML Metadata or the
     #: dashboard, and is cut out of the step's command line and log as recorded. Inputs whose names look
-    #: secret (``*password*``, ``*token*``, ``*secret*``, ``*key*``, ``*credential*``) are treated so anyway.
+    #: secret (``*password*``, ``*secret*``, ``*credential*``, ``*_TOKEN``, ``*_KEY``: see
+    #: ``workbench.tracking._common.is_secret``) are treated so anyway.
     secret: bool = False
 
     @property
@@ -110,7 +111,7 @@ class IOSpec(SpecModel):
         if not value.strip():
             raise ValueError("must not be empty")
         if "{" in value or "}" in value:
-            raise ValueError(f"{value!r}: names must not contain '{{' or '}}'")
+            raise ValueError(f"{_quoted(value)}: names must not contain '{{' or '}}'")
         return value
 
     @field_validator("default")
@@ -147,11 +148,18 @@ def env_mapping(value: Any) -> Any:
                 raise FieldError(f"[{index}].{sorted(extra)[0]}", "unknown field (expected name, value or valueFrom)")
             if "valueFrom" in item:
                 continue  # resolved by Kubernetes only
-            out[item["name"]] = _env_text(item.get("value", ""), f"[{index}].value")
+            out[_env_name(item["name"], f"[{index}].name")] = _env_text(item.get("value", ""), f"[{index}].value")
         return out
     if isinstance(value, dict):
-        return {str(k): _env_text(v, str(k)) for k, v in value.items()}
+        return {_env_name(str(k), str(k)): _env_text(v, str(k)) for k, v in value.items()}
     return value
+
+
+def _env_name(name: str, path: str) -> str:
+    # execve refuses these: a spec error now, not a step that cannot start.
+    if not name or "=" in name or "\x00" in name:
+        raise FieldError(path, f"invalid environment variable name {name[:70]!r} (empty, '=' or NUL)")
+    return name
 
 
 def _env_text(value: Any, path: str) -> str:
@@ -160,6 +168,8 @@ def _env_text(value: Any, path: str) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (str, int, float)):
+        if "\x00" in str(value):
+            raise FieldError(path, "an environment variable's value must not contain NUL")
         return str(value)
     raise FieldError(path, f"expected a string, got {type(value).__name__}")
 
@@ -220,9 +230,7 @@ class Component(SpecModel):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must not be empty")
-        return value
+        return check_label(value, "component name")
 
     @field_validator("metadata")
     @classmethod
@@ -234,6 +242,10 @@ class Component(SpecModel):
         for kind, items in (("inputs", self.inputs), ("outputs", self.outputs)):
             seen: set[str] = set()
             for index, item in enumerate(items):
+                try:  # an input's value and an output are files named after it
+                    check_label(item.name, f"{kind[:-1]} name", file_name=True)
+                except ValueError as err:
+                    raise FieldError(f"{kind}[{index}].name", str(err)) from None
                 if item.name in seen:
                     raise FieldError(f"{kind}[{index}].name", f"duplicate name {item.name!r}")
                 seen.add(item.name)

@@ -19,7 +19,7 @@ from pydantic import Field, field_validator, model_validator
 
 from workbench.spec._component import SpecModel
 from workbench.spec._pipeline import Pipeline
-from workbench.spec._validation import FieldError, check_name, json_value
+from workbench.spec._validation import FieldError, check_metric_name, check_name, json_value
 
 DEFAULT_METRICS_FORMAT = r"([\w|-]+)\s*=\s*([+-]?\d*(\.\d+)?([Ee][+-]?\d+)?)"
 API_VERSION = "workbench.io/v1alpha1"
@@ -217,6 +217,15 @@ class ObjectiveSpec(SpecModel):
                 raise FieldError("objectiveMetricName", "required field is missing (the metric to optimize)")
             if not self.type:
                 raise FieldError("type", "required field is missing (minimize or maximize)")
+        named = [(f"objectives[{i}].metricName", o.metric_name) for i, o in enumerate(self.objectives)] or [
+            ("objectiveMetricName", self.objective_metric_name)
+        ]
+        named += [(f"additionalMetricNames[{i}]", n) for i, n in enumerate(self.additional_metric_names)]
+        for path, name in named:
+            try:
+                check_metric_name(name)
+            except ValueError as err:
+                raise FieldError(path, str(err)) from None
         for index, name in enumerate(self.additional_metric_names):
             if name in self.metric_names:
                 raise FieldError(f"additionalMetricNames[{index}]", f"{name!r} is already an objective metric")

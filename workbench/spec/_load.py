@@ -342,7 +342,10 @@ def pipeline_from_dict(
     Component files and ``FILE.py:FUNCTION`` references are relative to ``base_dir`` (default: cwd).
     """
     base = Path(base_dir) if base_dir is not None else _cwd()
-    spec, doc_prefix = _unwrap(data, "Pipeline", source, meta_keys=("name", "description"))
+    try:
+        spec, doc_prefix = _unwrap(data, "Pipeline", source, meta_keys=("name", "description"))
+    except SpecError as err:  # an inline pipeline document: name the field it sits in
+        raise err.within(prefix, source) from None
     if doc_prefix:
         prefix = join_path(prefix, doc_prefix)
     steps = spec.get("steps")

@@ -343,6 +343,13 @@ class Pipeline(SpecModel):
                 found += step.component.walk(f"{prefix}{step.name}.")
         return found
 
+    def secret_names(self) -> list[str]:
+        """Names whose values are secret: parameters and component inputs marked ``secret: true`` (nested too)."""
+        names = {p.name for p in self.parameters if p.secret}
+        for _, step in self.walk():
+            names |= {i.name for i in step.component.inputs if i.secret}
+        return sorted(names)
+
     @field_validator("steps")
     @classmethod
     def _not_empty(cls, value: list[Step]) -> list[Step]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+import posixpath
 import re
 from collections.abc import Callable
 from pathlib import PurePath
@@ -18,6 +19,9 @@ M = TypeVar("M", bound=BaseModel)
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+#: Longest display name (a component's name, an input's or output's name), in characters.
+MAX_LABEL = 128
 #: Parts of a pydantic error location that name a validator or a union member, not a field.
 _LOC_NOISE = ("function-", "tagged-union", "union[", "literal[", "is-instance[", "lax-or-strict[", "json-or-python[",
               "chain[", "nullable[", "constrained-", "list[", "dict[", "definition-ref")  # fmt: skip
@@ -145,6 +149,12 @@ def parse_duration(value: Any) -> float | None:
     return seconds
 
 
+def _quoted(value: str) -> str:
+    """``repr(value)``, cut to about 70 characters (a name may be 100,000 characters long)."""
+    text = repr(value)
+    return text if len(text) <= 72 else text[:68] + "...'"
+
+
 def check_name(value: Any, what: str = "name") -> str:
     """Names end up in file paths, MLflow and Kubernetes labels: keep them tame.
 
@@ -153,10 +163,45 @@ def check_name(value: Any, what: str = "name") -> str:
     if not isinstance(value, str):
         raise ValueError(f"expected a string {what}, got {_shown(value)}")
     if not NAME_PATTERN.fullmatch(value) or ".." in value:
-        shown = value if len(value) <= 70 else value[:67] + "..."
         raise ValueError(
-            f"invalid {what} {shown!r}: use 1-63 letters, digits, '.', '_' or '-', "
+            f"invalid {what} {_quoted(value)}: use 1-63 letters, digits, '.', '_' or '-', "
             "starting with a letter or digit (no '/', spaces or '..')"
+        )
+    return value
+
+
+def check_label(value: Any, what: str = "name", file_name: bool = False) -> str:
+    """Display names (a component, its inputs and outputs) are free text: spaces and unicode are fine.
+
+    They must not be blank, hold control characters (NUL, newlines, tabs) or exceed ``MAX_LABEL``
+    characters. A ``file_name`` also names a file (an output's path, an input's file): no ``/`` or
+    ``\\``, not ``.`` or ``..``, at most 255 bytes in UTF-8.
+    """
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string {what}, got {_shown(value)}")
+    shown = _quoted(value)
+    if not value.strip():
+        raise ValueError(f"{what} must not be empty")
+    if _CONTROL.search(value):
+        raise ValueError(f"invalid {what} {shown}: control characters (NUL, newlines, tabs) are not allowed")
+    if len(value) > MAX_LABEL:
+        raise ValueError(f"{what} is {len(value)} characters long; at most {MAX_LABEL} are allowed")
+    if file_name:
+        if "/" in value or "\\" in value or value.strip() in (".", ".."):
+            raise ValueError(f"invalid {what} {shown}: it names a file, so no '/', '\\\\', '.' or '..'")
+        if len(value.encode("utf-8")) > 255:
+            raise ValueError(f"{what} {shown} is longer than 255 bytes in UTF-8 (it names a file)")
+    return value
+
+
+def check_metric_name(value: Any, what: str = "metric name") -> str:
+    """A metric name is a label that MLflow also keys on: ``/`` may group (``val/loss``), no ``.``/``..`` parts."""
+    check_label(value, what)
+    norm = posixpath.normpath(value)
+    if value.startswith("/") or norm != value or norm == "." or norm.startswith(".."):
+        raise ValueError(
+            f"invalid {what} {_quoted(value)}: '/' may group parts (val/loss), but no leading, trailing or doubled '/' "
+            "and no '.' or '..' parts"
         )
     return value
 

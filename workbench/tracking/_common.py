@@ -16,19 +16,35 @@ from typing import Any
 
 logger = logging.getLogger("workbench.tracking")
 
-#: A parameter (or input) whose name matches this is never written: its value becomes ``MASK``.
-SECRET_NAME = re.compile(r"passw(or)?d|secret|token|key|credential", re.IGNORECASE)
+#: A name holding one of these anywhere is secret: ``db_password``, ``PGPASSWORD``, ``client_secret``.
+SECRET_NAME = re.compile(r"passw(or)?d|secret|credential", re.IGNORECASE)
+#: A name whose last word is one of these is secret: ``API_TOKEN``, ``SIGNING_KEY``, ``apiKey``, ``key``.
+#: Not inside other words: ``monkey``, ``keyboard``, ``max_tokens``, ``key_column``, ``tokenizer`` stay visible.
+SECRET_LAST_WORDS = frozenset({"token", "key", "apikey", "accesskey", "privatekey", "authkey", "pwd", "passphrase"})
+_WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")  # digits split words and are dropped
 MASK = "***"
 
 
 def is_secret(name: str, secrets: Collection[str] = ()) -> bool:
-    """Whether a parameter name holds a secret: marked so (``secrets``) or looking like it.
+    """Whether a parameter or environment variable name holds a secret: marked so (``secrets``) or looking like it.
+
+    Case-insensitive: ``*password*``, ``*passwd*``, ``*secret*``, ``*credential*`` anywhere, or a last word
+    ``token``, ``key``, ``pwd`` (``*_TOKEN``, ``*_KEY``, ``apiKey``, and ``*_KEY_ID``); words split at
+    ``_ - . /``, spaces, digits and camelCase.
 
     Example:
         >>> is_secret("db_password"), is_secret("API_KEY"), is_secret("lr"), is_secret("dsn", {"dsn"})
         (True, True, False, True)
+        >>> is_secret("signingKey"), is_secret("monkey"), is_secret("max_tokens"), is_secret("key_column")
+        (True, False, False, False)
     """
-    return str(name) in secrets or bool(SECRET_NAME.search(str(name)))
+    text = str(name)
+    if text in secrets or SECRET_NAME.search(text):
+        return True
+    words = [w.lower() for w in _WORDS.findall(text)]
+    if words[-2:] == ["key", "id"]:  # AWS_ACCESS_KEY_ID: half of a credential pair
+        return True
+    return bool(words) and words[-1] in SECRET_LAST_WORDS
 
 
 def mask(value: Any, name: str = "", secrets: Collection[str] = ()) -> Any:
@@ -45,7 +61,7 @@ def mask(value: Any, name: str = "", secrets: Collection[str] = ()) -> Any:
         >>> mask([{"name": "dsn", "value": "pg://u:p@db"}], secrets={"dsn"})
         [{'name': 'dsn', 'value': '***'}]
     """
-    if name and is_secret(name, secrets):
+    if name and is_secret(name, secrets) and not isinstance(value, bool):  # a flag such as ``secret: true`` stays
         return MASK
     if isinstance(value, dict):
         pair = value.get("name")
@@ -55,6 +71,31 @@ def mask(value: Any, name: str = "", secrets: Collection[str] = ()) -> Any:
     if isinstance(value, (list, tuple)):
         return [mask(v, "", secrets) for v in value]
     return value
+
+
+def flagged_secrets(doc: Any) -> set[str]:
+    """Names marked ``secret: true`` anywhere in a spec document (pipeline parameters, component inputs)."""
+    found: set[str] = set()
+    if isinstance(doc, dict):
+        if doc.get("secret") is True and isinstance(doc.get("name"), str):
+            found.add(doc["name"])
+        for value in doc.values():
+            found |= flagged_secrets(value)
+    elif isinstance(doc, list):
+        for value in doc:
+            found |= flagged_secrets(value)
+    return found
+
+
+def mask_document(doc: Any, secrets: Collection[str] = ()) -> Any:
+    """A spec document fit to show: values of secret-looking names and of names it marks secret masked.
+
+    Example:
+        >>> doc = {"parameters": [{"name": "dsn", "secret": True}], "arguments": {"dsn": "pg://u:p@db", "n": 1}}
+        >>> mask_document(doc)["arguments"]
+        {'dsn': '***', 'n': 1}
+    """
+    return mask(doc, secrets={*secrets, *flagged_secrets(doc)})
 
 
 def secret_values(values: dict[str, Any], secrets: Collection[str] = ()) -> list[str]:
