@@ -348,3 +348,94 @@ def test_parquet_preview(tmp_path: Path) -> None:
     pd.DataFrame({"x": range(3000), "y": ["v"] * 3000}).to_parquet(path)
     lines = table_preview(path, rows=10).splitlines()
     assert lines[0] == "x,y" and lines[1:3] == ["0,v", "1,v"] and len(lines) == 11
+
+
+class _CountingClient:
+    """Wraps an ``MlflowClient``, counting the calls that write."""
+
+    def __init__(self, client) -> None:
+        self.client, self.calls = client, []
+
+    def __getattr__(self, name: str):
+        attr = getattr(self.client, name)
+        if name in ("create_run", "log_batch", "set_terminated", "update_run", "log_artifact"):
+
+            def call(*args, **kwargs):
+                self.calls.append(name)
+                return attr(*args, **kwargs)
+
+            return call
+        return attr
+
+
+def _fast_trial(rec: MlflowRecorder, exp_name: str, run_id: str, n: int) -> None:
+    run = RunInfo(run_id=run_id, experiment=exp_name, pipeline="p", trial_number=n, params={"x": n},
+                  documents={"pipeline.yaml": "name: p\n"})  # fmt: skip
+    rec.run_started(run)
+    assert rec.tick() is not None  # held back: the run may end soon, then it is written in one go
+    step = StepInfo(run_id=run_id, experiment=exp_name, step="main", component="c", trial_number=n, inputs={"x": n})
+    rec.step_started(step)
+    rec.metric(run_id, "main", "loss", 0.5, 0, time.time())
+    step.state, step.exit_code, step.finished = "Succeeded", 0, time.time()
+    rec.step_finished(step)
+    run.state, run.metrics, run.finished = "Succeeded", {"loss": 0.5}, time.time()
+    rec.run_finished(run)
+
+
+def test_a_fast_trial_is_written_in_three_calls_per_run_with_the_whole_layout(
+    mlflow_recorder: MlflowRecorder, exp_name: str
+) -> None:
+    rec = mlflow_recorder
+    rec.experiment_started(ExperimentInfo(name=exp_name))
+    assert rec.tick() is None  # nothing held: switches the recorder to coalesced writes
+    counting = _CountingClient(rec.client)
+    rec.client = counting
+    _fast_trial(rec, exp_name, "fast-1", 0)
+    assert rec.tick() is None  # everything written when the run ended
+    assert sorted(counting.calls) == ["create_run"] * 2 + ["log_batch"] * 2 + ["set_terminated"] * 2
+    rec.client = counting.client
+
+    runs = _by_name(_runs(rec, exp_name))
+    trial, main = runs["trial-0"], runs["main"]
+    assert (trial.info.status, trial.data.tags["workbench.state"]) == ("FINISHED", "Succeeded")
+    assert trial.data.params == {"x": "0"} and trial.data.metrics == {"loss": 0.5}
+    assert set(_history(rec, trial.info.run_id, "loss")) == {(0, 0.5)}  # intermediate value and final value
+    assert (main.info.status, main.data.tags["workbench.state"]) == ("FINISHED", "Succeeded")
+    assert main.data.tags["mlflow.parentRunId"] == trial.info.run_id
+    assert main.data.tags["workbench.exit_code"] == "0"
+    assert main.data.params == {"x": "0"} and _history(rec, main.info.run_id, "loss") == [(0, 0.5)]
+    assert main.info.start_time <= main.info.end_time
+    assert _artifact_text(rec, trial.info.run_id, "workbench/pipeline.yaml") == "name: p\n"
+    assert json.loads(_artifact_text(rec, main.info.run_id, "workbench/step.json"))["state"] == "Succeeded"
+
+
+def test_a_long_trial_shows_as_running_with_its_metrics_once_its_data_is_due(
+    mlflow_recorder: MlflowRecorder, exp_name: str
+) -> None:
+    rec = mlflow_recorder
+    rec.live_interval = 3600.0
+    rec.experiment_started(ExperimentInfo(name=exp_name))
+    rec.tick()
+    rec.run_started(RunInfo(run_id="long-1", experiment=exp_name, pipeline="p", trial_number=0, params={"lr": 0.1}))
+    step = StepInfo(run_id="long-1", experiment=exp_name, step="train", component="c", trial_number=0)
+    rec.step_started(step)
+    rec.metric("long-1", "train", "loss", 0.9, 1, time.time())
+    assert 0 < rec.tick() <= 3600.0
+    assert _runs(rec, exp_name) == []  # held back, not yet due
+
+    rec.live_interval = 0.0  # (as if an hour had passed)
+    assert rec.tick() is None
+    runs = _by_name(_runs(rec, exp_name))
+    assert {name: r.info.status for name, r in runs.items()} == {"trial-0": "RUNNING", "train": "RUNNING"}
+    assert runs["trial-0"].data.params == {"lr": "0.1"}
+    assert _history(rec, runs["trial-0"].info.run_id, "loss") == [(1, 0.9)]
+    assert runs["train"].data.tags["mlflow.parentRunId"] == runs["trial-0"].info.run_id
+
+    step.state = "Succeeded"
+    rec.step_finished(step)
+    rec.run_finished(RunInfo(run_id="long-1", experiment=exp_name, pipeline="p", trial_number=0, state="Failed",
+                             message="boom"))  # fmt: skip
+    runs = _by_name(_runs(rec, exp_name))
+    assert len(_runs(rec, exp_name)) == 2  # the runs created early are the ones ended, none made twice
+    assert (runs["trial-0"].info.status, runs["trial-0"].data.tags["workbench.message"]) == ("FAILED", "boom")
+    assert (runs["train"].info.status, runs["train"].data.tags["workbench.state"]) == ("FINISHED", "Succeeded")

@@ -263,3 +263,23 @@ def test_stale_run_finished_by_a_recorder_that_never_saw_it(mlmd_url: str) -> No
         RunInfo(run_id="r10", experiment=EXP, pipeline="p", trial_number=10, state="Killed")
     )
     assert lineage_of_run(mlmd_url, "r10")["context"]["state"] == "Killed"
+
+
+def test_a_resumed_run_started_again_reuses_its_context_and_executions(mlmd_url: str) -> None:
+    first = MlmdRecorder(mlmd_url)
+    run = RunInfo(run_id="r1", experiment=EXP, pipeline="p", trial_number=0, params={"lr": 0.1})
+    first.run_started(run)
+    step = _step("r1", "train", "train")
+    first.step_started(step)  # the controller crashes while the step runs
+
+    second = MlmdRecorder(mlmd_url)  # the resumed controller starts the same trial again
+    second.run_started(run)
+    second.step_started(step)  # re-sent: the stored execution, not a second one
+    second.run_finished(RunInfo(run_id="r1", experiment=EXP, pipeline="p", trial_number=0, state="Killed"))
+    lineage = lineage_of_run(mlmd_url, "r1")
+    [execution] = lineage["executions"]
+    assert (execution["state"], execution["mlmd_state"]) == ("Cancelled", "CANCELED")
+    assert lineage["context"]["state"] == "Killed"
+    store = second.store
+    [trial] = store.get_contexts_by_type("workbench.Trial")
+    assert sorted(c.name for c in store.get_parent_contexts_by_context(trial.id)) == ["iris", "p"]

@@ -85,3 +85,27 @@ def test_the_child_writes_what_it_received_when_the_parent_dies(mlflow_uri: str,
     while Path(f"/proc/{child}").exists() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert _trial_runs(mlflow_uri, exp_name) == {f"trial-{n}": ("FINISHED", float(n)) for n in range(2)}
+
+
+def test_the_child_writes_held_back_data_when_it_is_due_with_no_flush_and_no_new_event(
+    mlflow_uri: str, exp_name: str
+) -> None:
+    rec = ProcessRecorder(FACTORY, {"tracking_uri": mlflow_uri, "live_interval": 0.5})
+    run_id = f"{exp_name}-live"
+    rec.run_started(RunInfo(run_id=run_id, experiment=exp_name, pipeline="p", trial_number=0, params={"x": 1}))
+    rec.metric(run_id, "", "loss", 0.25, 3, time.time())
+    deadline = time.monotonic() + 60
+    seen: dict = {}
+    while time.monotonic() < deadline:  # the trial is still running: nothing more is sent
+        client = MlflowClient(mlflow_uri)
+        found = client.get_experiment_by_name(exp_name)
+        runs = client.search_runs([found.experiment_id]) if found is not None else []
+        if runs and runs[0].data.metrics:
+            seen = {"status": runs[0].info.status, "params": runs[0].data.params, "metrics": runs[0].data.metrics}
+            break
+        time.sleep(0.2)
+    assert seen == {"status": "RUNNING", "params": {"x": "1"}, "metrics": {"loss": 0.25}}
+    rec.run_finished(RunInfo(run_id=run_id, experiment=exp_name, pipeline="p", trial_number=0, state="Succeeded"))
+    assert rec.flush() is True
+    assert _trial_runs(mlflow_uri, exp_name) == {"trial-0": ("FINISHED", 0.25)}  # the same run, ended
+    rec.close()

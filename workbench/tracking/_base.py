@@ -144,6 +144,12 @@ class BaseRecorder(ABC):  # noqa: B024 - every hook is optional
     def flush(self) -> None:
         """Write everything queued so far."""
 
+    def tick(self) -> float | None:
+        """Write what is due; called whenever the writer is idle. Recorders that hold data back to write it
+        in fewer calls return the seconds until more is due (``None``: nothing held). This one flushes."""
+        self.flush()
+        return None
+
     def close(self) -> None:
         """Flush and release resources."""
         self.flush()

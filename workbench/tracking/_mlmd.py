@@ -320,6 +320,11 @@ class MlmdRecorder(BaseRecorder):
         self._run_ctx: dict[str, list[int]] = {}
         #: (run_id, step, attempt) -> the execution as last written (whole object, with id)
         self._executions: dict[tuple[str, str, int], pb.Execution] = {}
+        #: run_id -> its run context as last written by this recorder (whole object, with id)
+        self._run_ctx_obj: dict[str, pb.Context] = {}
+        #: runs whose context this recorder created: no executions of theirs were written before
+        self._fresh_runs: set[str] = set()
+        self._created = False
         self._register_types()
 
     # ------------------------------------------------------------------ types
@@ -360,9 +365,16 @@ class MlmdRecorder(BaseRecorder):
         custom: dict[str, Any] | None = None,
         external_id: str = "",
         update: bool = True,
+        new: bool = False,
     ) -> pb.Context:
-        """Get or create a context; with ``update`` the given properties are written on an existing one."""
-        ctx = self.store.get_context_by_type_and_name(type_name, name)
+        """Get or create a context; with ``update`` the given properties are written on an existing one.
+
+        ``new``: the context is most likely new (a trial starting): create it without a lookup first
+        (one call instead of two; an existing one is then fetched and updated). :attr:`_created` tells
+        whether this call created the context.
+        """
+        self._created = False
+        ctx = None if new else self.store.get_context_by_type_and_name(type_name, name)
         created = ctx is None
         if ctx is None:
             ctx = pb.Context(type_id=self._type_ids[type_name], name=name)
@@ -379,10 +391,11 @@ class MlmdRecorder(BaseRecorder):
                 [ctx.id] = self.store.put_contexts([ctx])
             except mlmd_errors.AlreadyExistsError:
                 stored = self.store.get_context_by_type_and_name(type_name, name)
-                if stored is not None:  # created by someone else in between
+                if stored is not None:  # created by someone else in between (or before, when ``new``)
                     return self._context(type_name, name, props, custom, external_id, update)
                 ctx.ClearField("external_id")  # the external id belongs to another context
                 [ctx.id] = self.store.put_contexts([ctx])
+            self._created = created
         self._ctx_ids[(type_name, name)] = ctx.id
         return ctx
 
@@ -394,6 +407,11 @@ class MlmdRecorder(BaseRecorder):
         return cid
 
     def _link_parents(self, child: int, parents: list[int]) -> None:
+        try:  # all at once (a new context); one by one when some links exist already
+            self.store.put_parent_contexts([pb.ParentContext(child_id=child, parent_id=p) for p in parents])
+            return
+        except mlmd_errors.AlreadyExistsError:
+            pass
         for parent in parents:
             try:
                 self.store.put_parent_contexts([pb.ParentContext(child_id=child, parent_id=parent)])
@@ -441,7 +459,11 @@ class MlmdRecorder(BaseRecorder):
         if full:
             params = to_json(mask(run.params, secrets=run.secrets))
             props.update({"state": run.state, "params": params, "started": float(run.started)})
-        ctx = self._context(type_name, name, props, external_id=run.run_id, update=full)
+        ctx = self._context(type_name, name, props, external_id=run.run_id, update=full, new=full)
+        if full:
+            self._run_ctx_obj[run.run_id] = ctx
+            if self._created:
+                self._fresh_runs.add(run.run_id)
         self._link_parents(ctx.id, parents)
         ids = [ctx.id, *parents]
         self._run_ctx[run.run_id] = ids
@@ -469,7 +491,8 @@ class MlmdRecorder(BaseRecorder):
 
     def run_finished(self, run: RunInfo) -> None:
         with self._lock:
-            ctx = self._find_run_context(run.run_id)
+            # The context as this recorder wrote it at run_started (whole), else as stored.
+            ctx = self._run_ctx_obj.get(run.run_id) or self._find_run_context(run.run_id)
             if ctx is None:
                 self._start_run(run)
                 ctx = self._find_run_context(run.run_id)
@@ -482,8 +505,13 @@ class MlmdRecorder(BaseRecorder):
                 if isinstance(v, numbers.Real) and not isinstance(v, bool):
                     _set(ctx.custom_properties, f"metric.{k}", float(v))
             self.store.put_contexts([ctx])
-            # Executions still open (the run was killed, or the controller crashed) end as CANCELED.
-            for e in self.store.get_executions_by_context(ctx.id):
+            # Executions still open (the run was killed, or the controller crashed) end as CANCELED. A run
+            # whose context this recorder created has no executions but the ones it wrote (in memory).
+            if run.run_id in self._fresh_runs:
+                executions = [e for k, e in self._executions.items() if k[0] == run.run_id]
+            else:
+                executions = self.store.get_executions_by_context(ctx.id)
+            for e in executions:
                 if e.last_known_state in _OPEN_STATES:
                     e.last_known_state = pb.Execution.CANCELED
                     _set(e.properties, "state", "Cancelled")
@@ -491,6 +519,8 @@ class MlmdRecorder(BaseRecorder):
             for key in [k for k in self._executions if k[0] == run.run_id]:
                 del self._executions[key]
             self._run_ctx.pop(run.run_id, None)
+            self._run_ctx_obj.pop(run.run_id, None)
+            self._fresh_runs.discard(run.run_id)
 
     # ----------------------------------------------------------------- steps
 
@@ -599,10 +629,11 @@ class MlmdRecorder(BaseRecorder):
         if e is not None:
             return e, False
         tid = self._execution_type(step.component)
-        type_name = EXECUTION_TYPE_PREFIX + (step.component or "unnamed")
-        stored = self.store.get_execution_by_type_and_name(type_name, self._execution_name(step))
-        if stored is not None:
-            return stored, False
+        if step.run_id not in self._fresh_runs:  # (a run this recorder created has no executions stored before)
+            type_name = EXECUTION_TYPE_PREFIX + (step.component or "unnamed")
+            stored = self.store.get_execution_by_type_and_name(type_name, self._execution_name(step))
+            if stored is not None:
+                return stored, False
         return pb.Execution(type_id=tid, name=self._execution_name(step)), True
 
     def step_started(self, step: StepInfo) -> None:

@@ -51,8 +51,8 @@ class ProcessRecorder(BaseRecorder):
         kwargs: keyword arguments for ``factory`` (picklable).
     """
 
-    #: An :class:`AsyncRecorder` around this one does not flush after every batch: the child
-    #: flushes by itself whenever it has caught up, so a backlog is written in fewer, larger calls.
+    #: An :class:`AsyncRecorder` around this one does not flush after every batch: the child lets its
+    #: recorder write what is due (``tick``) whenever it has caught up, so writes are coalesced.
     flush_after_batch = False
 
     def __init__(self, factory: str, kwargs: dict[str, Any] | None = None) -> None:
@@ -189,14 +189,14 @@ def _build(factory: str, kwargs: dict[str, Any]) -> BaseRecorder:
     return getattr(importlib.import_module(module), name)(**kwargs)
 
 
-def _call(recorder: BaseRecorder, hook: str, args: tuple[Any, ...], state: dict[str, Any]) -> None:
-    """One hook on the real recorder: a store that is down is retried with backoff until it is back."""
+def _call(recorder: BaseRecorder, hook: str, args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    """One hook on the real recorder (its result): a store that is down is retried with backoff until it is back."""
     from workbench.tracking._async import is_transient
 
     delay, tries = 0.5, 0
     while True:
         try:
-            getattr(recorder, hook)(*args)
+            result = getattr(recorder, hook)(*args)
         except Exception as exc:
             tries += 1
             if is_transient(exc):
@@ -206,32 +206,42 @@ def _call(recorder: BaseRecorder, hook: str, args: tuple[Any, ...], state: dict[
                 )  # fmt: skip
                 state["outage"] = True
                 time.sleep(delay)
-                delay = min(delay * 2, 30.0)
+                delay = min(delay * 2, 10.0)
                 continue
             if tries < 3:
                 time.sleep(0.2 * tries)
                 continue
             state["errors"] += 1
             logger.warning("tracking: %s.%s failed: %s: %s", type(recorder).__name__, hook, type(exc).__name__, exc)
-            return
+            return None
         if state.pop("outage", False):
             logger.warning("tracking: %s is back", type(recorder).__name__)
-        return
+        return result
 
 
 def serve(conn: Connection) -> None:
-    """The child's loop: build the recorder, apply events in order, flush whenever it has caught up.
+    """The child's loop: build the recorder, apply events in order, and whenever it has caught up let the
+    recorder write what is due (``tick``).
 
-    After each flush it tells the parent how many events are written (``("written", n)``), so the
-    parent can forget them; an explicit flush is answered with ``("flushed", True)``.
+    Once the recorder holds nothing back, it tells the parent how many events are written
+    (``("written", n)``), so the parent can forget them; a recorder that holds data back (to
+    write a run in fewer calls) is ticked again when that data is due, with no event needed.
+    An explicit flush writes everything and is answered with ``("flushed", True)``.
     """
     factory, kwargs = conn.recv()
     recorder = _build(factory, kwargs)
     state: dict[str, Any] = {"errors": 0}
     unflushed = 0
+    due: float | None = None  # seconds until the recorder's held-back data is due (None: nothing held)
     try:
         while True:
             try:
+                if due is not None and not conn.poll(due):  # idle until the held-back data is due
+                    due = _call(recorder, "tick", (), state)
+                    if due is None:
+                        conn.send(("written", unflushed))
+                        unflushed = 0
+                    continue
                 hook, args = conn.recv()
             except (EOFError, OSError, pickle.UnpicklingError):
                 return  # the parent is gone: write what was received (finally), then exit
@@ -239,7 +249,7 @@ def serve(conn: Connection) -> None:
                 _call(recorder, "flush", (), state)
                 conn.send(("written", unflushed))
                 conn.send(("flushed", True))
-                unflushed = 0
+                unflushed, due = 0, None
             elif hook == "__stop__":
                 _call(recorder, "close", (), state)
                 state["closed"] = True
@@ -248,10 +258,11 @@ def serve(conn: Connection) -> None:
             else:
                 _call(recorder, hook, args, state)
                 unflushed += 1
-                if not conn.poll(0):  # caught up: write what is buffered, then confirm it
-                    _call(recorder, "flush", (), state)
-                    conn.send(("written", unflushed))
-                    unflushed = 0
+                if not conn.poll(0):  # caught up: write what is due, then confirm it if nothing is held back
+                    due = _call(recorder, "tick", (), state)
+                    if due is None:
+                        conn.send(("written", unflushed))
+                        unflushed = 0
     finally:
         if not state.get("closed"):
             _call(recorder, "close", (), state)
@@ -263,7 +274,17 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m workbench.tracking._process FD", file=sys.stderr)
         return 2
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    serve(Connection(int(args[0])))
+    profile_dir = os.environ.get("WORKBENCH_PROFILE_WRITER")  # a folder: write a CPU profile of this child there
+    if not profile_dir:
+        serve(Connection(int(args[0])))
+        return 0
+    import cProfile
+
+    profiler = cProfile.Profile(time.process_time)
+    try:
+        profiler.runcall(serve, Connection(int(args[0])))
+    finally:
+        profiler.dump_stats(os.path.join(profile_dir, f"writer-{os.getpid()}.prof"))
     return 0
 
 
