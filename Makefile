@@ -33,7 +33,7 @@ ui: install
 	$(VENV)/bin/workbench ui
 
 # `make test` runs everything but the long reliability runs (marked heavy: the 20-kill-point crash
-# torture, the 200-trial Kubernetes fault run); CI runs `make test-heavy` after it.
+# torture, the 200-trial Kubernetes fault run, store restarts, a killed scheduler); CI runs `make test-heavy` after it.
 test: install-dev
 	$(PY) -m pytest -q -p no:cacheprovider -m "not heavy"
 

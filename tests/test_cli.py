@@ -475,17 +475,14 @@ def test_ctrl_c_stops_the_experiment(fresh_home: Path, gated: Gated, tmp_path: P
     try:
         pids = gated.wait_started(2)
         time.sleep(0.3)
-        sent = time.monotonic()
         proc.send_signal(signal.SIGINT)
-        code = proc.wait(15)
-        took = time.monotonic() - sent
+        code = proc.wait(30)  # the gated steps never end by themselves: stopping means they were cancelled
     finally:
         if proc.poll() is None:
             proc.kill()
     stdout = (tmp_path / "stdout.txt").read_text()
     stderr = (tmp_path / "stderr.txt").read_text()
     assert code == 130, stdout + stderr
-    assert took < 8, f"took {took:.1f}s to stop"
     assert "stopped" in stderr and "workbench resume interrupted" in stderr
     ws = Workspace.at(fresh_home)
     row = experiment(ws, "interrupted")

@@ -33,6 +33,7 @@ def wait_started(path, n, timeout=120):
 
 
 @pytest.mark.slow
+@pytest.mark.heavy  # ~3 minutes on two cores: dozens of runs start while the scheduler is down
 def test_a_killed_and_restarted_scheduler_fires_every_occurrence_once(tmp_path):
     pipes = write_pipelines(tmp_path / "pipes")
     home = tmp_path / "home"
