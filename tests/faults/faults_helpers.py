@@ -110,19 +110,3 @@ def wait_for(what: str, check: Callable[[], bool], timeout: float = 120.0, proc:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
         time.sleep(0.1)
-
-
-def processes_in(folder: Path) -> list[int]:
-    """Live processes whose working folder is inside ``folder`` (zombies do not count)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            cwd = os.readlink(entry / "cwd")
-            state = (entry / "stat").read_text().rsplit(")", 1)[-1].split()[0]
-        except OSError:
-            continue
-        if state != "Z" and (cwd == str(folder) or cwd.startswith(str(folder) + os.sep)):
-            found.append(int(entry.name))
-    return found

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from faults_helpers import Tmpfs, env, processes_in, trials, write_spec
+from faults_helpers import Tmpfs, env, trials, write_spec
 
 from workbench.backends import LocalBackend
 from workbench.backends._forkserver import ForkedStep
@@ -28,6 +28,7 @@ from workbench.query import failure_detail
 from workbench.readmodel._runs import read_log
 from workbench.search import _storage as st
 from workbench.spec import pipeline_from_dict
+from workbench.testing.processes import processes_in
 from workbench.workspace import Workspace
 
 WORKBENCH = Path(sys.executable).with_name("workbench")

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from faults_helpers import experiment, processes_in, settings, start, trials, wait_for, write_spec
+from faults_helpers import experiment, settings, start, trials, wait_for, write_spec
 from optuna.trial import TrialState
 
 from workbench.search import _storage as st
@@ -24,6 +24,7 @@ from workbench.testing.databases import (
     restartable_mlflow_server,
     scratch_postgres,
 )
+from workbench.testing.processes import processes_in
 
 TRIALS = 6
 

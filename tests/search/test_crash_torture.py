@@ -44,6 +44,7 @@ from search_helpers import slow_script
 
 from workbench.search import _storage as st
 from workbench.search.controller import FINISHED, trial_state
+from workbench.testing.processes import processes_in
 from workbench.workspace import Workspace
 
 WORKBENCH = Path(sys.executable).with_name("workbench")
@@ -118,22 +119,6 @@ if not seen.exists():
 
 def _env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("WORKBENCH_")}
-
-
-def _processes_in(folder: Path) -> list[int]:
-    """Live processes whose working folder is inside ``folder`` (zombies do not count)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            cwd = os.readlink(entry / "cwd")
-            state = (entry / "stat").read_text().rsplit(")", 1)[-1].split()[0]
-        except OSError:
-            continue
-        if state != "Z" and (cwd == str(folder) or cwd.startswith(str(folder) + os.sep)):
-            found.append(int(entry.name))
-    return found
 
 
 def _finished(storage: Any, name: str) -> int:
@@ -220,10 +205,10 @@ def _kill_point(index: int, points: int, folder: Path, blank: Path) -> dict[str,
 
     # No process of this experiment is left (steps, fork server, MLflow writers finish their queue first).
     deadline = time.monotonic() + 30
-    while _processes_in(folder) and time.monotonic() < deadline:
+    while processes_in(folder) and time.monotonic() < deadline:
         time.sleep(0.1)
-    if _processes_in(folder):
-        problems.append(f"processes left: {_processes_in(folder)}")
+    if processes_in(folder):
+        problems.append(f"processes left: {processes_in(folder)}")
 
     # MLflow: every run terminal, trial runs carry the trial's state.
     from mlflow.tracking import MlflowClient
