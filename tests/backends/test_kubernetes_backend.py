@@ -198,6 +198,26 @@ def test_evicted_pod_fails_with_the_reason(kube, cluster, tmp_path):
     assert "evicted" in lines[-1] and "low on resource: memory" in lines[-1]
 
 
+def test_an_eviction_due_while_the_kubelet_thread_was_not_scheduled_still_happens(kube, cluster, tmp_path,
+                                                                                   monkeypatch):  # fmt: skip
+    # A busy machine: the pod's process ends (0.3 s) before the kubelet thread gets to watch it. The
+    # eviction was due at 0.1 s of running, so the pod is evicted, not Succeeded (the fault suite's retry
+    # accounting counts on every injected fault happening).
+    cluster.faults.evict(after=0.1)
+    set_phase = cluster._set_phase
+
+    def late(ns: str, name: str, phase: str | None = None, *args: object, **kw: object) -> bool:
+        if phase == "Running":
+            time.sleep(0.8)
+        return set_phase(ns, name, phase, *args, **kw)
+
+    monkeypatch.setattr(cluster, "_set_phase", late)
+    handle = kube.start(launch(py("import time; time.sleep(0.3); print('done')"), tmp_path))
+    lines = list(handle.lines())
+    assert handle.wait(10) == 137
+    assert "evicted" in lines[-1]
+
+
 def test_image_pull_error_fails_fast_without_retries(kube, cluster, tmp_path):
     cluster.faults.image_pull_error()
     t0 = time.monotonic()

@@ -92,7 +92,14 @@ def hits(*fates: str, attempt: int | None = None) -> Any:
 
 
 class Storms:
-    """Request faults and dropped streams all along the run, never more than 5 in a row (retries: 8)."""
+    """Request faults and dropped streams all along the run.
+
+    A storm of 4 (or 5) failed answers starts only after ``CALM`` answers without a fault since the
+    last one, so a request retried 8 times outlives any storm even when a busy machine slows the
+    backend down (storms started by the clock alone could follow each other back to back).
+    """
+
+    CALM = 12
 
     def __init__(self, cluster: FakeCluster) -> None:
         self.cluster = cluster
@@ -100,22 +107,27 @@ class Storms:
         self.thread = threading.Thread(target=self._run, name="storms", daemon=True)
 
     def _run(self) -> None:
-        faults, tick = self.cluster.faults, 0
-        while not self.stop.wait(0.25):
+        faults, tick, storms = self.cluster.faults, 0, 0
+        calm_from: int | None = 0  # clean answers when the last storm was seen over
+        while not self.stop.wait(0.1):
             tick += 1
-            if faults.pending_requests() == 0:
-                if tick % 2:
+            if faults.pending_requests() == 0 and calm_from is None:
+                calm_from = faults.clean_answers
+            if calm_from is not None and faults.clean_answers - calm_from >= self.CALM:
+                calm_from, storms = None, storms + 1
+                if storms % 2:
                     faults.fail_requests(429, count=4, retry_after=0)
                 else:
                     faults.fail_requests(500, count=4)
-                if tick % 5 == 0:  # a create goes through but its answer is lost
+                if storms % 3 == 0:  # a create goes through but its answer is lost
                     faults.fail_requests(500, count=1, method="POST", path=r"/pods$", commit=True)
-            if tick % 16 == 8:
-                faults.lag_watches(0.5)  # the watch cache lags: a lost create answer is read back with a GET
-            elif tick % 16 == 12:
+            # By the clock: every 4 s the watch cache lags for 1 s, every 1 s the streams are cut.
+            if tick % 40 == 20:
+                faults.lag_watches(0.5)  # a lost create answer is then read back with a GET
+            elif tick % 40 == 30:
                 faults.lag_watches(0)
-            if tick % 4 == 0:
-                if tick % 12 == 0:
+            if tick % 10 == 0:
+                if tick % 30 == 0:
                     faults.expire_watches(1)  # the resumed watch is told 410 Gone and relists
                 self.cluster.drop_watches()
 

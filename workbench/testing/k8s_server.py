@@ -228,6 +228,9 @@ class Faults:
     #: Faults injected so far, by kind (``oom``, ``evict``, ``429``, ``500 after commit``, ``410``, ...).
     injected: collections.Counter[str] = field(default_factory=collections.Counter)
 
+    #: Requests answered without an injected fault so far.
+    clean_answers: int = 0
+
     def pending_requests(self) -> int:
         """Request faults not injected yet."""
         with self.lock:
@@ -319,6 +322,7 @@ class Faults:
                 fault.count -= 1
                 self.injected[f"{fault.status} after commit" if fault.commit else str(fault.status)] += 1
                 return fault
+            self.clean_answers += 1
         return None
 
 
@@ -345,6 +349,8 @@ class _PodRuntime:
         self.forced_message = ""
         self.forced_code: int | None = None
         self.container_reason: str | None = None
+        #: When the first container process was started (monotonic): a fault's ``after`` counts from here.
+        self.launched: float | None = None
 
 
 # --------------------------------------------------------------------------------------------- server
@@ -824,6 +830,9 @@ class FakeCluster:
                 if not argv:
                     raise FileNotFoundError("no command")
                 os.makedirs(cwd, exist_ok=True)
+                # Taken before the fork: under GIL contention this thread may resume long after the
+                # process started, and a fault's ``after`` must not count from then.
+                rt.launched = rt.launched or time.monotonic()
                 proc = subprocess.Popen(
                     argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                     stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
@@ -865,7 +874,9 @@ class FakeCluster:
 
     def _watch_processes(self, ns: str, name: str, pod: dict[str, Any], rt: _PodRuntime, started: str) -> None:
         containers = pod["spec"]["containers"]
-        t0 = time.monotonic()
+        # From the processes' start, not from now: on a busy machine this thread may first run after a
+        # short command has already ended, and a fault due meanwhile must still happen.
+        t0 = rt.launched if rt.launched is not None else time.monotonic()
         oom = self.faults.take_pod_fault("oom", pod)
         evict = self.faults.take_pod_fault("evict", pod)
         deadline = pod["spec"].get("activeDeadlineSeconds")
@@ -876,7 +887,9 @@ class FakeCluster:
                 rt.forced_reason = "OOMKilled"
                 _kill_group(rt.procs[containers[0]["name"]], signal.SIGKILL)
             if evict is not None and elapsed >= evict.after and rt.forced_reason is None:
-                rt.forced_reason, rt.forced_message, rt.forced_code = "Evicted", evict.message, 137
+                # Exit 137 even if the command ended on its own between the poll and the kill.
+                rt.forced_reason, rt.forced_message = "Evicted", evict.message
+                rt.container_reason, rt.forced_code = "Error", 137
                 for proc in rt.procs.values():
                     _kill_group(proc, signal.SIGKILL)
             if deadline is not None and elapsed >= deadline and rt.forced_reason is None:
