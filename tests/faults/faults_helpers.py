@@ -46,9 +46,20 @@ def experiment(
     """An experiment whose one step writes ``size`` bytes of output (a model)."""
     script = textwrap.dedent(STEP).replace("SLEEP", repr(sleep))
     command = ["python3", "-c", script, {"inputValue": "x"}, str(size), {"outputPath": "model"}]
+    return component_experiment(name, command, trials=trials, parallel=parallel, failures=failures)
+
+
+def component_experiment(
+    name: str, command: list[Any], trials: int = 6, parallel: int = 2, failures: int | None = None,
+    outputs: tuple[str, ...] = ("model",), seed: int = 3,
+) -> dict[str, Any]:  # fmt: skip
+    """A random search over ``x`` in [-3, 3] whose trial is one component running ``command``.
+
+    ``command`` may use ``{"inputValue": "x"}`` and ``{"outputPath": <name>}`` for each of ``outputs`` (Models).
+    """
     spec: dict[str, Any] = {
         "objective": {"type": "minimize", "objectiveMetricName": "loss"},
-        "algorithm": {"algorithmName": "random", "algorithmSettings": [{"name": "random_state", "value": "3"}]},
+        "algorithm": {"algorithmName": "random", "algorithmSettings": [{"name": "random_state", "value": str(seed)}]},
         "parallelTrialCount": parallel,
         "maxTrialCount": trials,
         "parameters": [{"name": "x", "parameterType": "double", "feasibleSpace": {"min": "-3", "max": "3"}}],
@@ -56,7 +67,7 @@ def experiment(
             "component": {
                 "name": "fit",
                 "inputs": [{"name": "x", "type": "Float"}],
-                "outputs": [{"name": "model", "type": "Model"}],
+                "outputs": [{"name": o, "type": "Model"} for o in outputs],
                 "implementation": {"container": {"command": command}},
             }
         },

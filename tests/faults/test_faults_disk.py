@@ -14,7 +14,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from faults_helpers import Tmpfs, env, experiment, settings, start, trials, wait_for, write_spec
+from faults_helpers import Tmpfs, component_experiment, env, experiment, settings, start, trials, wait_for, write_spec
 
 from workbench.search import _storage as st
 
@@ -38,27 +38,8 @@ except OSError:
 
 def _doc(name: str, failures: int) -> dict:
     command = ["python3", "-c", textwrap.dedent(STEP), {"inputValue": "x"}, {"outputPath": "model"}]
-    return {
-        "apiVersion": "workbench.io/v1alpha1",
-        "kind": "Experiment",
-        "metadata": {"name": name},
-        "spec": {
-            "objective": {"type": "minimize", "objectiveMetricName": "loss"},
-            "algorithm": {"algorithmName": "random", "algorithmSettings": [{"name": "random_state", "value": "5"}]},
-            "parallelTrialCount": 1,  # one at a time: a small output never meets a big one filling the disk
-            "maxTrialCount": TRIALS,
-            "maxFailedTrialCount": failures,
-            "parameters": [{"name": "x", "parameterType": "double", "feasibleSpace": {"min": "-3", "max": "3"}}],
-            "trialTemplate": {
-                "component": {
-                    "name": "fit",
-                    "inputs": [{"name": "x", "type": "Float"}],
-                    "outputs": [{"name": "model", "type": "Model"}],
-                    "implementation": {"container": {"command": command}},
-                }
-            },
-        },
-    }
+    # one at a time: a small output never meets a big one filling the disk
+    return component_experiment(name, command, trials=TRIALS, parallel=1, failures=failures, seed=5)
 
 
 def _run(tmp_path: Path, store: Path, name: str, failures: int) -> tuple[subprocess.CompletedProcess[str], list]:

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from faults_helpers import Tmpfs, env, trials, write_spec
+from faults_helpers import Tmpfs, component_experiment, env, trials, write_spec
 
 from workbench.backends import LocalBackend
 from workbench.backends._forkserver import ForkedStep
@@ -201,21 +201,8 @@ def _rss_kb(pid: int) -> int:
 @pytest.mark.slow
 def test_a_step_printing_a_gigabyte_keeps_controller_memory_and_log_bounded(tmp_path: Path) -> None:
     name = "chatty"
-    doc = {
-        "apiVersion": "workbench.io/v1alpha1",
-        "kind": "Experiment",
-        "metadata": {"name": name},
-        "spec": {
-            "objective": {"type": "minimize", "objectiveMetricName": "loss"},
-            "algorithm": {"algorithmName": "random"},
-            "maxTrialCount": 1,
-            "maxFailedTrialCount": 0,
-            "parameters": [{"name": "x", "parameterType": "double", "feasibleSpace": {"min": "0", "max": "1"}}],
-            "trialTemplate": {"component": {"name": "print", "inputs": [{"name": "x", "type": "Float"}],
-                "implementation": {"container": {"command": ["python3", "-c", textwrap.dedent(GIGABYTE_STEP),
-                                                             {"inputValue": "x"}]}}}},
-        },
-    }  # fmt: skip
+    command = ["python3", "-c", textwrap.dedent(GIGABYTE_STEP), {"inputValue": "x"}]
+    doc = component_experiment(name, command, trials=1, parallel=1, failures=0, outputs=())
     spec = write_spec(tmp_path, doc)
     home = tmp_path / "home"
     proc = subprocess.Popen(

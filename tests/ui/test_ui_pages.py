@@ -6,28 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO, store_digests
+from conftest import store_digests
 from streamlit.testing.v1 import AppTest
-
-APP = str(REPO / "ui" / "app.py")
-
-
-def open_page(
-    home: Path, monkeypatch: pytest.MonkeyPatch, page: str | None = None, launch: bool = False, **params: Any
-) -> AppTest:
-    monkeypatch.setenv("WORKBENCH_HOME", str(home))
-    if launch:
-        monkeypatch.setenv("WORKBENCH_UI_ALLOW_LAUNCH", "1")
-    else:
-        monkeypatch.delenv("WORKBENCH_UI_ALLOW_LAUNCH", raising=False)
-    at = AppTest.from_file(APP, default_timeout=120)
-    if page:
-        at.switch_page(f"views/{page}.py")
-    for k, v in params.items():
-        at.query_params[k] = str(v)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+from ui_helpers import open_page
 
 
 def texts(at: AppTest) -> str:

@@ -20,9 +20,8 @@ from typing import Any
 import pytest
 import yaml
 from streamlit.testing.v1 import AppTest
+from ui_helpers import APP, REPO, open_page
 
-REPO = Path(__file__).resolve().parents[2]
-APP = str(REPO / "ui" / "app.py")
 SECRETS = {
     "S3cr3t-PARAM-dsn": "a pipeline parameter marked secret",
     "S3cr3t-INPUT-pin": "a component input marked secret",
@@ -145,19 +144,6 @@ def secret_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def leaks(text: str) -> list[str]:
     return [f"{value} ({what})" for value, what in SECRETS.items() if value in text]
-
-
-def open_page(home: Path, monkeypatch: pytest.MonkeyPatch, page: str | None = None, **params: Any) -> AppTest:
-    monkeypatch.setenv("WORKBENCH_HOME", str(home))
-    monkeypatch.delenv("WORKBENCH_UI_ALLOW_LAUNCH", raising=False)
-    at = AppTest.from_file(APP, default_timeout=120)
-    if page:
-        at.switch_page(f"views/{page}.py")
-    for k, v in params.items():
-        at.query_params[k] = str(v)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 def rendered(at: AppTest) -> str:

@@ -20,12 +20,37 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
+from streamlit.testing.v1 import AppTest
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 PYTHON = sys.executable
 ZOO = HERE / "zoo"
+APP = str(REPO / "ui" / "app.py")
+
+
+def open_page(
+    home: Path, monkeypatch: pytest.MonkeyPatch, page: str | None = None, launch: bool = False, **params: Any
+) -> AppTest:
+    """Run the dashboard on ``home`` as a browser would open ``page`` (``views/<page>.py``) with ``params``.
+
+    Launching from the dashboard stays off unless ``launch``; the page must render without an exception.
+    """
+    monkeypatch.setenv("WORKBENCH_HOME", str(home))
+    if launch:
+        monkeypatch.setenv("WORKBENCH_UI_ALLOW_LAUNCH", "1")
+    else:
+        monkeypatch.delenv("WORKBENCH_UI_ALLOW_LAUNCH", raising=False)
+    at = AppTest.from_file(APP, default_timeout=120)
+    if page:
+        at.switch_page(f"views/{page}.py")
+    for k, v in params.items():
+        at.query_params[k] = str(v)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
 
 
 def env() -> dict[str, str]:

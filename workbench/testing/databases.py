@@ -165,46 +165,13 @@ def mlflow_server(backend_store_uri: str, artifacts: Path, timeout: float = 120.
 
     The server's output goes to ``<artifacts>/../mlflow-server.log`` (quoted when it fails to start).
     """
-    artifacts.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    log_path = artifacts.parent / "mlflow-server.log"
-    mlflow = Path(sys.executable).with_name("mlflow")
-    cmd = [
-        str(mlflow) if mlflow.exists() else "mlflow",
-        "server",
-        "--backend-store-uri",
-        backend_store_uri,
-        "--serve-artifacts",
-        "--artifacts-destination",
-        artifacts.resolve().as_uri(),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-    ]
-    env = {**os.environ, "MLFLOW_LOGGING_LEVEL": "WARNING"}
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
+    server = RestartableMlflowServer(backend_store_uri, artifacts)
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"mlflow server exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"mlflow server did not answer in {timeout:g}s:\n{log_path.read_text()[-3000:]}")
-            time.sleep(0.3)
-        yield MlflowServer(url=url, artifacts=artifacts, process=proc)
+        server.start(timeout)
+        assert server.process is not None
+        yield MlflowServer(url=server.url, artifacts=artifacts, process=server.process)
     finally:
-        _stop_group(proc)
+        server.stop()
 
 
 def _stop_group(proc: subprocess.Popen[bytes]) -> None:
