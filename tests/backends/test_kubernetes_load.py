@@ -121,13 +121,14 @@ class Storms:
                     faults.fail_requests(500, count=4)
                 if storms % 3 == 0:  # a create goes through but its answer is lost
                     faults.fail_requests(500, count=1, method="POST", path=r"/pods$", commit=True)
-            # By the clock: every 4 s the watch cache lags for 1 s, every 1 s the streams are cut.
-            if tick % 40 == 20:
+            # By the clock (a sweep lasts 10 s at least): every 2 s the watch cache lags for 0.5 s and the
+            # cut watch is told 410 Gone when it resumes; every 0.5 s the streams are cut.
+            if tick % 20 == 10:
                 faults.lag_watches(0.5)  # a lost create answer is then read back with a GET
-            elif tick % 40 == 30:
+            elif tick % 20 == 15:
                 faults.lag_watches(0)
-            if tick % 10 == 0:
-                if tick % 30 == 0:
+            if tick % 5 == 0:
+                if tick % 20 == 0:
                     faults.expire_watches(1)  # the resumed watch is told 410 Gone and relists
                 self.cluster.drop_watches()
 
