@@ -882,16 +882,12 @@ class FakeCluster:
         deadline = pod["spec"].get("activeDeadlineSeconds")
         while any(p.poll() is None for p in rt.procs.values()):
             elapsed = time.monotonic() - t0
-            if oom is not None and elapsed >= oom.after and rt.forced_reason is None:
-                rt.container_reason, rt.forced_code = "OOMKilled", 137
-                rt.forced_reason = "OOMKilled"
-                _kill_group(rt.procs[containers[0]["name"]], signal.SIGKILL)
-            if evict is not None and elapsed >= evict.after and rt.forced_reason is None:
-                # Exit 137 even if the command ended on its own between the poll and the kill.
-                rt.forced_reason, rt.forced_message = "Evicted", evict.message
-                rt.container_reason, rt.forced_code = "Error", 137
-                for proc in rt.procs.values():
-                    _kill_group(proc, signal.SIGKILL)
+            for fault in (oom, evict):
+                if fault is not None and elapsed >= fault.after and rt.forced_reason is None:
+                    _impose(rt, fault)  # OOM kills the main container, an eviction every container
+                    victims = [rt.procs[containers[0]["name"]]] if fault is oom else list(rt.procs.values())
+                    for proc in victims:
+                        _kill_group(proc, signal.SIGKILL)
             if deadline is not None and elapsed >= deadline and rt.forced_reason is None:
                 rt.forced_reason = "DeadlineExceeded"
                 rt.forced_message = f"Pod was active on the node longer than the specified deadline ({deadline}s)"
@@ -902,11 +898,9 @@ class FakeCluster:
         if rt.forced_reason is None and not rt.deleting.is_set():
             # This thread was not scheduled while a fault was due (a busy machine) and the command ended
             # meanwhile: the fault still happens, at its end, rather than silently not at all.
-            if oom is not None and ran >= oom.after:
-                rt.container_reason, rt.forced_code, rt.forced_reason = "OOMKilled", 137, "OOMKilled"
-            elif evict is not None and ran >= evict.after:
-                rt.forced_reason, rt.forced_message = "Evicted", evict.message
-                rt.container_reason, rt.forced_code = "Error", 137
+            for fault in (oom, evict):
+                if fault is not None and ran >= fault.after and rt.forced_reason is None:
+                    _impose(rt, fault)
         # Every log line is in before the pod is reported terminated (as a kubelet flushes them).
         end = time.monotonic() + 5
         for log in rt.logs.values():
@@ -1053,6 +1047,16 @@ class FakeCluster:
 def _truthy(value: str | None) -> bool:
     """Go's ParseBool, as the API server reads query flags (``true``, ``True``, ``1``, ``t``)."""
     return (value or "").lower() in ("1", "t", "true")
+
+
+def _impose(rt: _PodRuntime, fault: _PodFault) -> None:
+    """The end an OOM kill or an eviction gives the pod: exit 137 (even if the command ended on its own
+    between the kubelet's poll and its kill) and the reasons a kubelet reports."""
+    if fault.kind == "oom":
+        rt.forced_reason = rt.container_reason = "OOMKilled"
+    else:
+        rt.forced_reason, rt.forced_message, rt.container_reason = "Evicted", fault.message, "Error"
+    rt.forced_code = 137
 
 
 def _kill_group(proc: subprocess.Popen[bytes], sig: int) -> None:
