@@ -8,6 +8,7 @@ Registered on the main app by :func:`register` (``workbench.cli``).
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import sys
@@ -252,20 +253,22 @@ def runs_show(
 def runs_logs(
     run_id: str = typer.Argument(..., help="Run id (or a unique prefix)."),
     step: str | None = typer.Option(None, "--step", "-s", help="Only this step's log."),
+    follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing what the steps write until the run ends."),
     home: Path | None = HomeOption,
 ) -> None:
-    """The logs of a run's steps (in the order they ran)."""
+    """The logs of a run's steps (in the order they ran); ``--follow`` follows a live run."""
     store = _store(home)
     if store is None:
         raise WorkbenchError(f"no run {run_id!r}: the workspace has no runs")
     record = store.get_run(run_id)
-    logs = {n: s.get("log_path") for n, s in record.steps.items() if s.get("log_path")}
-    if not logs and record.log_dir and Path(record.log_dir).is_dir():
-        logs = {p.stem: str(p) for p in sorted(Path(record.log_dir).glob("*.log"))}
+    logs = _step_logs(record)
+    if step is not None and step not in logs and not (follow and not record.done):
+        raise SpecError(f"run {record.run_id} has no log of step {step!r} (steps: {sorted(logs) or 'none'})",
+                        path="--step")  # fmt: skip
+    if follow:
+        _follow(store, record, step)
+        return
     if step is not None:
-        if step not in logs:
-            raise SpecError(f"run {record.run_id} has no log of step {step!r} (steps: {sorted(logs) or 'none'})",
-                            path="--step")  # fmt: skip
         logs = {step: logs[step]}
     from workbench.engine.run import log_parts
 
@@ -280,6 +283,64 @@ def runs_logs(
                     shutil.copyfileobj(fh, sys.stdout)
         except OSError as err:
             typer.echo(f"(cannot read {path}: {err})")
+
+
+def _step_logs(record: Any) -> dict[str, str]:
+    """Step name -> log file, as the run store knows them (or as the run's log folder holds them)."""
+    logs = {n: str(s["log_path"]) for n, s in record.steps.items() if s.get("log_path")}
+    if record.log_dir and Path(record.log_dir).is_dir():
+        for path in sorted(Path(record.log_dir).glob("*.log")):
+            logs.setdefault(path.stem, str(path))
+    return logs
+
+
+#: How often ``runs logs --follow`` looks for new output (seconds).
+FOLLOW_POLL = 0.25
+
+
+def _follow(store: Any, record: Any, only: str | None) -> None:
+    """Print every step log as it grows, until the run has ended and everything it wrote was printed.
+
+    Offsets are kept per file (by inode), so a log that rotates (``.log.1`` moving to ``.log.2``) is
+    read on where it was left.
+    """
+    from workbench.engine.run import log_parts
+
+    offsets: dict[tuple[int, int], int] = {}
+    shown = [""]
+
+    def drain(name: str, path: str, many: bool) -> None:
+        for part in log_parts(path):
+            try:
+                with open(part, "rb") as fh:
+                    st = os.fstat(fh.fileno())
+                    ident = (st.st_dev, st.st_ino)
+                    fh.seek(offsets.get(ident, 0))
+                    chunk = fh.read()
+                    offsets[ident] = fh.tell()
+            except OSError:
+                continue
+            if chunk:
+                if many and shown[0] != name:
+                    sys.stdout.write(f"==> {name} <==\n")
+                    shown[0] = name
+                sys.stdout.write(chunk.decode("utf-8", errors="replace"))
+                sys.stdout.flush()
+
+    while True:
+        done = record.done
+        logs = _step_logs(record)
+        if only is not None:
+            logs = {only: logs[only]} if only in logs else {}
+        order = sorted(logs, key=lambda n: record.steps.get(n, {}).get("started") or 0)
+        for name in order:
+            drain(name, logs[name], only is None and len(logs) > 1)
+        if done:  # the run ended before this pass: everything it wrote was printed
+            return
+        if record.stale():
+            raise WorkbenchError(f"run {record.run_id} stopped writing heartbeats: its process is gone")
+        time.sleep(FOLLOW_POLL)
+        record = store.get_run(record.run_id)
 
 
 @runs_app.command("cancel")

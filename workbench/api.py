@@ -39,7 +39,7 @@ from workbench.dsl import PythonComponent, describe
 from workbench.errors import SpecError, WorkbenchError
 from workbench.query import ExperimentRow
 from workbench.search.controller import Controller, Summary, TrialEvent, summarize
-from workbench.spec import ExperimentSpec, ParameterSpec, Pipeline, experiment_from_dict
+from workbench.spec import ExperimentSpec, ParameterSpec, Pipeline, experiment_from_dict, load_component
 from workbench.workspace import Workspace
 
 
@@ -124,7 +124,7 @@ def _trial_template(
     else:
         func = component.func if isinstance(component, PythonComponent) else component
         if isinstance(func, str):
-            out["component"] = func
+            out["component"] = _returning_metrics(func, report_as)
         elif callable(func):
             _check_function(func)
             spec = describe(func)
@@ -136,12 +136,29 @@ def _trial_template(
     return out
 
 
+def _returning_metrics(ref: str, report_as: str | None) -> str | dict[str, Any]:
+    """A ``FILE.py:FUNCTION`` component whose return value counts as metrics (``report_as``); other refs as given."""
+    if not report_as or ".py:" not in ref:
+        return ref
+    try:
+        component = load_component(ref, Path.cwd())
+    except SpecError:
+        return ref  # the experiment's loader reports it, with its field path
+    if component.implementation.python is None:
+        return ref
+    data = component.model_dump(by_alias=True, mode="json", exclude_none=True)
+    data["implementation"]["python"]["reportAs"] = report_as
+    return data
+
+
 class Experiment:
     """An experiment built in Python; the same spec a YAML file would give.
 
     ``objective`` is a metric name (or several, for a multi-objective search with
     ``direction`` a list). The trial is a catalog ``template``, a ``pipeline`` (object
-    or YAML path) or a ``component`` (a function or ``FILE.py:FUNCTION``).
+    or YAML path) or a ``component`` (a function or ``FILE.py:FUNCTION``). A component's
+    return value counts as metrics, like ``report()``: a number is the (first) objective, a
+    dict maps metric names to numbers (any other value in it fails the trial, naming the key).
     """
 
     def __init__(
@@ -186,7 +203,7 @@ class Experiment:
             "algorithm": {"algorithmName": algorithm, "algorithmSettings": _settings(algorithm_settings)},
             "parallelTrialCount": parallel,
             "parameters": [p.to_dict() if isinstance(p, ParameterSpec) else p for p in parameters],
-            "trialTemplate": _trial_template(template, pipeline, component, arguments, _report_as),
+            "trialTemplate": _trial_template(template, pipeline, component, arguments, _report_as or objectives[0]),
         }
         if early_stopping:
             spec["earlyStopping"] = {

@@ -7,6 +7,7 @@
     mlmd.sqlite        ML Metadata (lineage)
     artifacts/         step outputs, one folder per run and step
     runs/              step logs, one folder per run and step
+    cache/             the index of step cache keys (ML Metadata stays the truth)
     locks/             one lock file per experiment with a live controller
 
 Settings (``workbench.toml`` in the home, see :mod:`workbench.settings`, or

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import textwrap
 import time
 from pathlib import Path
@@ -210,3 +211,156 @@ def test_external_input_file_content_is_part_of_the_key(tmp_path):
     third = run(3)
     assert third.steps["count"].state == "Succeeded"
     assert Path(third.steps["count"].outputs["n"]).read_text() == "3"
+
+
+# ------------------------------------------------------------------- a cached step's metrics, any collector
+
+EMIT = {  # a step printing a loss curve 0.9, 0.5, 0.3 the way each collector reads it
+    "stdout": "for i, v in enumerate((0.9, 0.5, 0.3)): print(f'epoch {i}: loss={v}')",
+    "jsonl": "import json\nfor i, v in enumerate((0.9, 0.5, 0.3)): print(json.dumps({'loss': v, 'step': i}))",
+    "format": "for v in (0.9, 0.5, 0.3): print(f'loss -> {v}')",
+    "report": "from workbench import report\nfor i, v in enumerate((0.9, 0.5, 0.3)): report(loss=v, step=i)\n"
+    "print('loss=999')",
+    # File collectors: the file holds the curve; stdout and report() say otherwise and are not read.
+    "file": "import sys\nfrom workbench import report\nprint('loss=999')\nreport(loss=998, step=9)\n"
+    "with open(sys.argv[1], 'w') as fh:\n    for v in (0.9, 0.5, 0.3): fh.write(f'loss={v}\\n')",
+    "filejson": "import json, sys\nprint('loss=999')\nwith open(sys.argv[1], 'w') as fh:\n"
+    "    for i, v in enumerate((0.9, 0.5, 0.3)): fh.write(json.dumps({'loss': v, 'step': i}) + '\\n')",
+}
+KATIB_FILE = "/var/log/katib/metrics.log"
+COLLECTORS = {
+    "stdout": ("stdout", {}),
+    "jsonl": ("jsonl", {}),
+    "format": ("format", {"source": {"filter": {"metricsFormat": [r"(\w+) -> ([\d.]+)"]}}}),
+    "push": ("report", {"collector": {"kind": "Push"}}),
+    "file-text": ("file", {"collector": {"kind": "File"}, "source": {"fileSystemPath": {"path": KATIB_FILE}}}),
+    "file-json": (
+        "filejson",
+        {"collector": {"kind": "File"}, "source": {"fileSystemPath": {"path": KATIB_FILE, "format": "JSON"}}},
+    ),
+}
+
+
+def one_step(name: str, script: str, pipeline: str = "p"):
+    command = ["python3", "-c", script, KATIB_FILE]
+    comp = {"name": name, "implementation": {"container": {"command": command}}}
+    return pipeline_from_dict({"name": pipeline, "steps": [{"name": "train", "component": comp}]}, Path("."))
+
+
+class Sweep:
+    """Runs of one pipeline as trials (or standalone runs), with the workspace's step cache."""
+
+    def __init__(self, tmp_path: Path, collector: dict | None = None) -> None:
+        from workbench.spec import MetricsCollectorSpec
+        from workbench.tracking import make_step_cache
+
+        self.ws = Workspace.at(tmp_path / "ws")
+        self.ws.ensure()
+        self.recorder = MlmdRecorder(self.ws.mlmd_url)
+        self.cache = make_step_cache(self.ws)
+        self.metrics = MetricsCollectorSpec.model_validate(collector or {})
+        self.runs = 0
+
+    def run(self, pipeline, experiment="e", namespace="default", trial=True, cache=None):
+        self.runs += 1
+        seen = []
+
+        def on_metric(name, value, index, replayed=False):
+            seen.append((name, value, index, replayed))
+
+        runner = PipelineRunner(LocalBackend(), self.ws, recorder=self.recorder, metrics=self.metrics,
+                                metric_names=["loss"], cache=cache or self.cache)  # fmt: skip
+        ctx = RunContext(experiment=experiment, run_id=f"run{self.runs}", namespace=namespace,
+                         trial_number=self.runs if trial else None)  # fmt: skip
+        result = runner.run(pipeline, {}, ctx, on_metric=on_metric)
+        assert result.state == "Succeeded", result.message
+        result.seen = seen
+        return result
+
+
+@pytest.mark.parametrize("kind", sorted(COLLECTORS))
+def test_a_cached_step_yields_exactly_the_metrics_the_original_yielded(tmp_path, kind):
+    emit, collector = COLLECTORS[kind]
+    sweep = Sweep(tmp_path, collector)
+    pipeline = one_step("train", EMIT[emit])
+    first, second = sweep.run(pipeline), sweep.run(pipeline)
+    assert states(first) == {"train": "Succeeded"} and states(second) == {"train": "Cached"}
+    # What the collector read from the step the first time (the File collector: only its file) ...
+    assert [v for _, v in first.collector.values["loss"]] == [0.9, 0.5, 0.3]
+    assert first.collector.final("loss", "min") == 0.3
+    # ... is what the cached step yields: the same values, indexes and final value, whatever the collector.
+    assert second.collector.values == first.collector.values
+    assert [s[:3] for s in second.seen] == [s[:3] for s in first.seen]
+    # Replayed values are history: they reach Optuna marked as such (never live, so never a pruning decision).
+    assert {s[3] for s in first.seen} == {False} and {s[3] for s in second.seen} == {True}
+
+
+def test_file_collector_reads_only_its_file_and_says_report_is_not_collected(tmp_path):
+    sweep = Sweep(tmp_path, COLLECTORS["file-text"][1])
+    result = sweep.run(one_step("train", EMIT["file"]))
+    assert [v for _, v in result.collector.values["loss"]] == [0.9, 0.5, 0.3]  # not 999 (stdout), not 998 (report)
+    assert result.collector.final("loss", "latest") == 0.3
+    log = Path(result.steps["train"].log_path).read_text()
+    assert "loss=999" in log and "report() values are not collected: the File metrics collector reads only" in log
+
+
+def test_cache_keys_never_match_across_experiments_or_namespaces(tmp_path):
+    sweep = Sweep(tmp_path)
+    pipeline = one_step("train", EMIT["stdout"])
+    assert states(sweep.run(pipeline, experiment="a")) == {"train": "Succeeded"}
+    assert states(sweep.run(pipeline, experiment="b")) == {"train": "Succeeded"}  # another experiment
+    assert states(sweep.run(pipeline, experiment="a", namespace="team-b")) == {"train": "Succeeded"}
+    again = sweep.run(pipeline, experiment="a")
+    assert states(again) == {"train": "Cached"} and again.steps["train"].cached_from == "run1/train"
+    # Standalone runs share per namespace and pipeline name (Kubeflow Pipelines' scope), not with trials.
+    assert states(sweep.run(pipeline, experiment="a", trial=False)) == {"train": "Succeeded"}
+    assert states(sweep.run(pipeline, experiment="other", trial=False)) == {"train": "Cached"}
+    assert states(sweep.run(one_step("train", EMIT["stdout"], pipeline="q"), trial=False)) == {"train": "Succeeded"}
+
+
+class CountingCache(MlmdStepCache):
+    """The lineage store, counting its queries."""
+
+    queries = 0
+
+    def candidates(self, key):
+        CountingCache.queries += 1
+        return super().candidates(key)
+
+
+def test_the_index_answers_hits_and_the_lineage_store_stays_the_truth(tmp_path):
+    from workbench.engine.cache import IndexedStepCache, metrics_record_path
+
+    sweep = Sweep(tmp_path)
+    cache = IndexedStepCache(sweep.ws.home / "cache", CountingCache(sweep.ws.mlmd_url))
+    pipeline = one_step("train", EMIT["stdout"])
+    first = sweep.run(pipeline, cache=cache)
+    CountingCache.queries = 0
+    second = sweep.run(pipeline, cache=cache)
+    assert states(second) == {"train": "Cached"} and CountingCache.queries == 0  # a file read, no query
+    # Without its index (another machine, or an older workspace), the lineage store finds the execution.
+    shutil.rmtree(sweep.ws.home / "cache")
+    third = sweep.run(pipeline, cache=cache)
+    assert states(third) == {"train": "Cached"} and CountingCache.queries == 1
+    assert third.collector.values == first.collector.values
+    # An execution whose metrics were not recorded is never served: its replay would lack them.
+    shutil.rmtree(sweep.ws.home / "cache")
+    metrics_record_path(first.steps["train"].log_path).unlink()
+    assert states(sweep.run(pipeline, cache=cache)) == {"train": "Succeeded"}
+
+
+def test_a_stale_index_entry_never_serves_a_changed_or_missing_output(tmp_path):
+    sweep = Sweep(tmp_path)
+    script = "import sys; open(sys.argv[1], 'w').write('abc'); print('loss=0.5')"
+    command = ["python3", "-c", script, {"outputPath": "data"}]
+    comp = {"name": "make", "outputs": [{"name": "data"}], "implementation": {"container": {"command": command}}}
+    pipeline = pipeline_from_dict({"name": "p", "steps": [{"name": "make", "component": comp}]}, Path("."))
+    first = sweep.run(pipeline)
+    out = Path(first.steps["make"].outputs["data"])
+    assert states(sweep.run(pipeline)) == {"make": "Cached"}
+    out.write_text("xyz")  # same size, new content: the digest no longer matches
+    changed = sweep.run(pipeline)
+    assert states(changed) == {"make": "Succeeded"}
+    Path(changed.steps["make"].outputs["data"]).unlink()
+    out.unlink()
+    assert states(sweep.run(pipeline)) == {"make": "Succeeded"}

@@ -689,3 +689,93 @@ def _run_info():
     from workbench.tracking import RunInfo
 
     return RunInfo(run_id="run1", experiment="e", pipeline="p", params={"dsn": "pg://u:hunter2@db"}, secrets=["dsn"])
+
+
+# ------------------------------------------------------------------- logs are written while a step runs
+
+LIVE_STEPS = {
+    # Python: unbuffered (PYTHONUNBUFFERED); it blocks on the FIFO until the test has seen its line.
+    "python": [PY, "-c", "import sys; print('started'); open(sys.argv[1]).read(); print('done')"],
+    # C stdio (awk) block-buffers a pipe unless run line-buffered (stdbuf -oL).
+    "awk": ["awk", 'BEGIN { print "started"; getline line < ARGV[1]; print "done" }'],
+}
+
+
+@pytest.mark.parametrize("kind", sorted(LIVE_STEPS))
+def test_a_step_log_holds_each_line_while_the_step_still_runs(tmp_path, kind):
+    import os
+    import shutil
+
+    if kind == "awk" and not (shutil.which("awk") and shutil.which("stdbuf")):
+        pytest.skip("needs awk and coreutils' stdbuf")
+    fifo = tmp_path / "go"
+    os.mkfifo(fifo)
+    comp = {"name": "live", "implementation": {"container": {"command": [*LIVE_STEPS[kind], str(fifo)]}}}
+    results = []
+    thread = threading.Thread(
+        target=lambda: results.append(run(tmp_path, {"steps": [{"name": "live", "component": comp}]}))
+    )
+    thread.start()
+    log = tmp_path / "ws" / "runs" / "run1" / "live.log"
+    seen = ""
+    try:
+        deadline = time.monotonic() + 20
+        while "started" not in seen and time.monotonic() < deadline and thread.is_alive():
+            seen = log.read_text() if log.exists() else ""
+            time.sleep(0.02)
+    finally:  # let the step go: it opens the FIFO after its first line and waits there for a writer
+        deadline = time.monotonic() + 20
+        while thread.is_alive() and time.monotonic() < deadline:
+            try:
+                fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)  # fails (ENXIO) until the step opened it
+            except OSError:
+                time.sleep(0.02)
+                continue
+            os.write(fd, b"go\n")
+            os.close(fd)
+            break
+        thread.join(timeout=30)
+    assert "started" in seen, "the step's first line was not in its log while the step was blocked"
+    assert "done" not in seen  # seen while the step still ran (it prints 'done' only once released)
+    assert results and results[0].state == "Succeeded" and "done" in log.read_text()
+
+
+def test_values_given_as_text_reach_input_value_as_written_as_in_kfp_v1(tmp_path):
+    """A KFP v1 Boolean default ``"False"`` reaches the program as ``False``, not ``false``."""
+    from workbench.spec import load_component
+    from workbench.spec._load import component_pipeline
+
+    dump = "import json, sys; open(sys.argv[1], 'w').write(json.dumps(sys.argv[2:]))"
+    comp = load_component(
+        {
+            "name": "flags",
+            "inputs": [
+                {"name": "flag", "type": "Boolean", "default": "False"},
+                {"name": "on", "type": "Boolean", "default": "True"},
+                {"name": "rate", "type": "Float", "default": "0.10"},
+                {"name": "typed", "type": "Boolean", "default": False},
+            ],
+            "outputs": [{"name": "argv"}],
+            "implementation": {
+                "container": {
+                    "command": [
+                        PY, "-c", dump, {"outputPath": "argv"}, {"inputValue": "flag"},
+                        {"concat": ["--on=", {"inputValue": "on"}]}, {"inputValue": "rate"}, {"inputValue": "typed"},
+                        {"if": {"cond": {"inputValue": "flag"}, "then": ["flag-set"], "else": ["flag-unset"]}},
+                    ]
+                }
+            },
+        }
+    )  # fmt: skip
+    ws = Workspace.at(tmp_path / "ws")
+
+    def argv(arguments: dict, run_id: str) -> list[str]:
+        pipeline = component_pipeline(comp, tmp_path)  # a component run on its own: its inputs are parameters
+        result = PipelineRunner(LocalBackend(), ws).run(pipeline, arguments, RunContext(experiment="e", run_id=run_id))
+        assert result.state == "Succeeded", result.message
+        return json.loads(Path(result.steps["flags"].outputs["argv"]).read_text())
+
+    # Defaults and text values keep their text (checked against the type: "maybe" would be refused).
+    assert argv({}, "r1") == ["False", "--on=True", "0.10", "false", "flag-unset"]
+    assert argv({"flag": "TRUE", "rate": "1e-3"}, "r2") == ["TRUE", "--on=True", "1e-3", "false", "flag-set"]
+    assert argv({"typed": True}, "r3")[3] == "true"  # a typed value is written in its text form

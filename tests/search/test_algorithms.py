@@ -12,6 +12,7 @@ from search_helpers import BS, MULTI, OPT, N, X, make_spec, raises_at, trial_pip
 
 from workbench.search import (
     ALGORITHMS,
+    SteppedSampler,
     _algorithms,
     check_algorithm,
     check_search,
@@ -76,24 +77,30 @@ def test_every_algorithm_samples_inside_bounds_and_reproduces(name: str) -> None
     assert [t.params for t in first.trials] == [t.params for t in again.trials]
 
 
+def _base(sampler: optuna.samplers.BaseSampler) -> optuna.samplers.BaseSampler:
+    """The Optuna sampler inside a ``SteppedSampler`` (PARAMS has a stepped double)."""
+    assert isinstance(sampler, SteppedSampler)
+    return sampler.base
+
+
 def test_sampler_types_and_options() -> None:
     spec = make_spec(PARAMS, algorithm="tpe", settings=FAST["tpe"])
-    tpe = create_sampler(spec)
+    tpe = _base(create_sampler(spec))
     assert isinstance(tpe, optuna.samplers.TPESampler)
     assert tpe._constant_liar is True and tpe._n_ei_candidates == 8 and tpe._n_startup_trials == 3
     # Katib/hyperopt gamma: a fraction of the trials, at most 25.
     assert [tpe._gamma(n) for n in (1, 10, 20, 200)] == [1, 3, 5, 25]
-    mv = create_sampler(make_spec(PARAMS, algorithm="multivariate-tpe"))
+    mv = _base(create_sampler(make_spec(PARAMS, algorithm="multivariate-tpe")))
     assert isinstance(mv, optuna.samplers.TPESampler) and mv._multivariate and mv._constant_liar
     assert isinstance(create_sampler(make_spec(PARAMS, algorithm="grid")), optuna.samplers.GridSampler)
     assert isinstance(create_sampler(make_spec([X, N], algorithm="cmaes")), optuna.samplers.CmaEsSampler)
-    assert isinstance(create_sampler(make_spec(PARAMS, algorithm="nsga2")), optuna.samplers.NSGAIISampler)
-    assert isinstance(create_sampler(make_spec(PARAMS, algorithm="nsga3")), optuna.samplers.NSGAIIISampler)
-    gp = create_sampler(make_spec(PARAMS, algorithm="bayesianoptimization", settings={"n_initial_points": "4"}))
+    assert isinstance(_base(create_sampler(make_spec(PARAMS, algorithm="nsga2"))), optuna.samplers.NSGAIISampler)
+    assert isinstance(_base(create_sampler(make_spec(PARAMS, algorithm="nsga3"))), optuna.samplers.NSGAIIISampler)
+    gp = _base(create_sampler(make_spec(PARAMS, algorithm="bayesianoptimization", settings={"n_initial_points": "4"})))
     assert isinstance(gp, optuna.samplers.GPSampler) and gp._n_startup_trials == 4
-    sobol = create_sampler(make_spec(PARAMS, algorithm="sobol", settings={"random_state": "3"}))
+    sobol = _base(create_sampler(make_spec(PARAMS, algorithm="sobol", settings={"random_state": "3"})))
     assert isinstance(sobol, optuna.samplers.QMCSampler) and sobol._scramble and sobol._qmc_type == "sobol"
-    assert not create_sampler(make_spec(PARAMS, algorithm="sobol"))._scramble
+    assert not _base(create_sampler(make_spec(PARAMS, algorithm="sobol")))._scramble
 
 
 def test_default_algorithm_is_tpe() -> None:
@@ -357,3 +364,19 @@ def test_create_study_components_directions() -> None:
     assert isinstance(pruner, optuna.pruners.NopPruner)
     obj = {"objectives": [{"metricName": "acc", "type": "maximize"}, {"metricName": "size", "type": "minimize"}]}
     assert create_study_components(make_spec(algorithm="nsga2", objective=obj))[2] == ["maximize", "minimize"]
+
+
+@pytest.mark.parametrize("name", ["random", "tpe", "multivariate-tpe", "cmaes", "sobol"])
+def test_a_stepped_double_takes_the_exact_decimals_of_its_step(name: str) -> None:
+    """Samplers compute 0.1 + 7 * 0.05 = 0.45000000000000007; Optuna stores, and the trial gets, 0.45."""
+    stepped = {"name": "d", "parameterType": "double", "feasibleSpace": {"min": "0.1", "max": "0.9", "step": "0.05"}}
+    spec = make_spec([stepped, X], algorithm=name, settings={"random_state": "1"})
+    study = optuna.create_study(sampler=create_sampler(spec))
+    dists = distributions(spec.parameters)
+    for _ in range(40):
+        trial = study.ask(dists)
+        study.tell(trial, (trial.params["d"] - 0.45) ** 2 + trial.params["x"] ** 2)
+    values = [t.params["d"] for t in study.trials]
+    assert all(len(repr(v)) <= 4 for v in values), sorted({repr(v) for v in values if len(repr(v)) > 4})
+    assert len(set(values)) > 5
+    assert [trial_values(spec.parameters, t.params)["d"] for t in study.trials] == values

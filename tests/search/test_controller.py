@@ -32,6 +32,7 @@ from workbench.errors import SpecError, WorkbenchError
 from workbench.search import _storage as st
 from workbench.search.controller import FAILED, FINISHED, Controller, TrialEvent, trial_state
 from workbench.spec import ExperimentSpec, experiment_from_dict, load_experiment
+from workbench.tracking import BaseRecorder
 from workbench.workspace import Workspace
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -957,3 +958,173 @@ def test_store_patience_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     with pytest.raises(SpecError, match="store_patience: expected zero or more seconds") as err:
         Workspace.at(tmp_path)
     assert err.value.source == "WORKBENCH_STORE_PATIENCE"
+
+
+# -------------------------------------------------------------------------------------- step cache
+
+KATIB_FILE = "/var/log/katib/metrics.log"
+# Writes a loss curve to its metrics file, ending at a value of the parameters; says 999 on stdout.
+KATIB_STEP = """
+import json, sys
+bs, lr, path = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+print("args", sys.argv[1:3], "loss=999")
+with open(path, "w") as fh:
+    for epoch in range(3):
+        fh.write(json.dumps({"loss": round(lr * bs / (epoch + 1), 6), "step": epoch}) + "\\n")
+"""
+
+
+def katib_file_doc(name: str, **template: Any) -> dict[str, Any]:
+    """The reported case: Katib v1beta1, File/JSON collector, tpe over a discrete and a stepped double."""
+    container = {
+        "name": "training-container",
+        "image": "python:3.11",
+        "command": ["python3", "-c", KATIB_STEP, "${trialParameters.bs}", "${trialParameters.lr}", KATIB_FILE],
+    }
+    return {
+        "apiVersion": "kubeflow.org/v1beta1",
+        "kind": "Experiment",
+        "metadata": {"name": name},
+        "spec": {
+            "objective": {"type": "minimize", "objectiveMetricName": "loss"},
+            "algorithm": {"algorithmName": "tpe", "algorithmSettings": [{"name": "random_state", "value": "7"}]},
+            "parallelTrialCount": 1,
+            "maxTrialCount": 6,
+            "maxFailedTrialCount": 1,
+            "metricsCollectorSpec": {
+                "collector": {"kind": "File"},
+                "source": {"fileSystemPath": {"path": KATIB_FILE, "kind": "File", "format": "JSON"}},
+            },
+            "parameters": [  # 2 x 2 points: 6 trials must repeat some
+                {"name": "bs", "parameterType": "discrete", "feasibleSpace": {"list": ["16", "32"]}},
+                {
+                    "name": "lr",
+                    "parameterType": "double",
+                    "feasibleSpace": {"min": "0.1", "max": "0.45", "step": "0.35"},
+                },
+            ],
+            "trialTemplate": {
+                "primaryContainerName": "training-container",
+                "trialParameters": [{"name": "bs", "reference": "bs"}, {"name": "lr", "reference": "lr"}],
+                "trialSpec": {
+                    "apiVersion": "batch/v1",
+                    "kind": "Job",
+                    "spec": {"template": {"spec": {"containers": [container], "restartPolicy": "Never"}}},
+                },
+                **template,
+            },
+        },
+    }
+
+
+def lineage(ws: Workspace) -> BaseRecorder:
+    """Only the lineage store (where step executions and their cache keys are recorded): no MLflow to wait for."""
+    from workbench.tracking import MlmdRecorder
+
+    return MlmdRecorder(ws.mlmd_url)
+
+
+def cached(ws: Workspace, trial: optuna.trial.FrozenTrial, step: str = "step") -> bool:
+    return step_log(ws, trial, step).startswith("[workbench] cached")
+
+
+def test_katib_trials_are_not_cached_unless_the_spec_opts_in_and_then_keep_their_file_metrics(ws: Workspace) -> None:
+    for name, template in (("katib", {}), ("katib-cached", {"cache": True})):
+        summary = Controller(spec_of(katib_file_doc(name, **template)), ws, recorder=lineage(ws)).run()
+        assert summary.state == "Succeeded", summary
+        trials = load(ws, name).get_trials()
+        assert states(load(ws, name)) == ["Succeeded"] * 6
+        seen: dict[tuple[Any, ...], float] = {}
+        for t in trials:
+            bs, lr = t.params["bs"], t.params["lr"]
+            assert repr(lr) in ("0.1", "0.45")  # Optuna's value is the step's decimal (0.1 + 0.35 in floats: 0.4499...)
+            assert f"args ['{bs}', '{lr}']" in step_log(ws, t, "training-container")  # ... and so is the command's
+            # The objective comes from the file (minimum of the curve), never from stdout's 999.
+            assert t.values == [round(lr * bs / 3, 6)]
+            seen.setdefault((bs, lr), t.values[0])
+            assert t.values[0] == seen[(bs, lr)]
+        reused = [t for t in trials if cached(ws, t, "training-container")]
+        if name == "katib":
+            assert reused == []  # Katib runs every trial
+        else:
+            assert len(reused) >= 2  # 6 trials over 4 points: the repeats are served from the cache
+
+
+ONE_POINT = [{"name": "a", "parameterType": "discrete", "feasibleSpace": {"list": ["1"]}}]  # every trial repeats
+
+
+def test_cache_keys_stay_within_an_experiment_unless_it_shares(ws: Workspace) -> None:
+    script = "import sys; print(f'loss={float(sys.argv[1]) / 2}')"
+    for name, cache in (("first", None), ("second", None), ("shared-a", "Shared"), ("shared-b", "Shared")):
+        doc = inline_doc(name, script, ONE_POINT, parallelTrialCount=1, maxTrialCount=2)
+        if cache:
+            doc["trialTemplate"]["cache"] = cache
+        assert Controller(spec_of(doc), ws, recorder=lineage(ws)).run().state == "Succeeded"
+    # Within an experiment the repeat is reused; another experiment (same step, same value) runs its own.
+    assert [cached(ws, t) for t in load(ws, "first").get_trials()] == [False, True]
+    assert [cached(ws, t) for t in load(ws, "second").get_trials()] == [False, True]
+    assert [cached(ws, t) for t in load(ws, "shared-a").get_trials()] == [False, True]
+    assert [cached(ws, t) for t in load(ws, "shared-b").get_trials()] == [True, True]  # opted in: shared
+    assert [t.values for t in load(ws, "shared-b").get_trials()] == [[0.5], [0.5]]
+
+
+def test_a_replayed_history_never_prunes(ws: Workspace) -> None:
+    # Trial 0 (a=1) learns badly, trial 1 (a=2) well; trial 2 repeats a=1 (b is not a step input) and is
+    # served from the cache. Its replayed curve is worse than the median at every step: were it live,
+    # medianstop would prune it.
+    script = """
+    import sys
+    a = float(sys.argv[1])
+    for epoch in range(6):
+        print(f"epoch {epoch}: loss={(10.0 if a == 1 else 1.0) / (epoch + 1)}")
+    """
+    command: list[Any] = ["python3", "-c", textwrap.dedent(script), {"inputValue": "a"}]
+    step = {
+        "name": "step",
+        "inputs": [{"name": "a", "type": "Float"}],
+        "implementation": {"container": {"command": command}},
+    }
+    pipeline = {
+        "name": "curve",
+        "parameters": [{"name": "a", "type": "Float"}, {"name": "b", "type": "Float"}],
+        "steps": [{"name": "step", "component": step, "arguments": {"a": "{{params.a}}"}}],
+    }
+    space = [{"name": n, "parameterType": "discrete", "feasibleSpace": {"list": ["1", "2"]}} for n in ("a", "b")]
+    doc = quadratic_doc(
+        "replay",
+        parameters=space,
+        trialTemplate={"pipeline": pipeline},
+        parallelTrialCount=1,
+        maxTrialCount=3,
+        earlyStopping={
+            "algorithmName": "medianstop",
+            "algorithmSettings": [{"name": "min_trials_required", "value": "2"}, {"name": "start_step", "value": "0"}],
+        },
+        warmStart={"enqueue": [{"a": 1, "b": 1}, {"a": 2, "b": 1}, {"a": 1, "b": 2}]},
+    )
+    assert Controller(spec_of(doc), ws, recorder=lineage(ws)).run().state == "Succeeded"
+    trials = load(ws, "replay").get_trials()
+    assert [t.params["a"] for t in trials] == [1, 2, 1]
+    assert cached(ws, trials[2])
+    assert states(load(ws, "replay")) == ["Succeeded"] * 3
+    assert trials[2].values == trials[0].values == [10.0 / 6]
+    assert trials[2].intermediate_values == trials[0].intermediate_values  # reported, as history
+
+
+@pytest.mark.slow
+def test_resume_keeps_the_no_cache_the_experiment_started_with(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from workbench.cli import app
+
+    monkeypatch.setenv("WORKBENCH_TRACKING_PROCESS", "0")  # MLflow in this process: no writer start-up to wait for
+
+    script = "import sys; print(f'loss={float(sys.argv[1])}')"
+    for name, cache in (("nocache", False), ("withcache", True)):
+        doc = inline_doc(name, script, ONE_POINT, parallelTrialCount=1, maxTrialCount=1)
+        assert Controller(spec_of(doc), ws, recorder=lineage(ws), cache=cache).run().state == "Succeeded"
+        # `workbench resume` (without --no-cache) reloads the stored spec.
+        result = CliRunner().invoke(app, ["resume", name, "--max-trials", "2", "--quiet", "--home", str(ws.home)])
+        assert result.exit_code == 0, result.output
+    assert [cached(ws, t) for t in load(ws, "nocache").get_trials()] == [False, False]
+    assert [cached(ws, t) for t in load(ws, "withcache").get_trials()] == [False, True]

@@ -1,7 +1,15 @@
-"""The local backend: one process per step, in its own process group."""
+"""The local backend: one process per step, in its own process group.
+
+A command step's standard output is a pipe, which C stdio (and so most programs) would
+block-buffer: a step printing a line a second would show nothing until it ended. Where
+coreutils' ``stdbuf`` is on the step's ``PATH``, command steps run under ``stdbuf -oL``
+(line-buffered standard output, for the program and the processes it starts). Python runs
+unbuffered (``PYTHONUNBUFFERED=1``, and the fork server's children write through).
+"""
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import signal
@@ -102,6 +110,8 @@ class LocalBackend(BaseBackend):
             path = Path(exe) if os.path.isabs(exe) else Path(launch.workdir) / exe
             if not path.exists():
                 raise StepLaunchError(f"step {launch.name}: command {exe!r} not found (looked in {launch.workdir})")
+            if path.is_file() and not os.access(path, os.X_OK):
+                raise StepLaunchError(f"step {launch.name}: command {exe!r} is not executable")
         elif shutil.which(exe, path=launch.env.get("PATH")) is None:
             raise StepLaunchError(f"step {launch.name}: command {exe!r} not found on PATH")
         return argv
@@ -119,7 +129,7 @@ class LocalBackend(BaseBackend):
                 return handle
         try:
             proc = subprocess.Popen(
-                argv,
+                line_buffered(argv, launch.env),
                 cwd=launch.workdir,
                 env=launch.env,
                 stdin=subprocess.DEVNULL,
@@ -133,6 +143,17 @@ class LocalBackend(BaseBackend):
         except PermissionError:
             raise StepLaunchError(f"step {launch.name}: command {argv[0]!r} is not executable") from None
         return LocalProcess(proc)
+
+
+def line_buffered(argv: list[str], env: dict[str, str]) -> list[str]:
+    """``argv`` under ``stdbuf -oL`` when the step's ``PATH`` has it, else ``argv`` unchanged."""
+    stdbuf = _stdbuf(env.get("PATH"))
+    return [stdbuf, "-oL", *argv] if stdbuf else argv
+
+
+@functools.lru_cache(maxsize=16)
+def _stdbuf(path: str | None) -> str | None:
+    return shutil.which("stdbuf", path=path)
 
 
 def _encodable(arg: str) -> bool:

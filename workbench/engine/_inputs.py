@@ -2,7 +2,10 @@
 
 Values travel between steps as files (Kubeflow Pipelines v1 semantics): every output
 is a file the step writes; a consumer gets its path (``inputPath``) or its content
-(``inputValue``), converted to the consumer's declared type.
+(``inputValue``), converted to the consumer's declared type. A value given as text (an
+argument, a default, a parameter value written in YAML or on the command line) is
+checked against its type but reaches ``inputValue`` as it was written, as in KFP v1:
+a Boolean ``"False"`` stays ``False``, it does not become ``false``.
 """
 
 from __future__ import annotations
@@ -81,6 +84,12 @@ class Resolved:
     path: str | None = None
     present: bool = True
     is_artifact: bool = False
+    #: The value as it was given, when it was given as text (what ``inputValue`` passes on).
+    text: str | None = None
+
+    def get_text(self) -> str:
+        """What ``inputValue`` puts on the command line: the text given, else the value's text form."""
+        return self.text if self.text is not None else encode(self.get_value())
 
     def get_value(self) -> Any:
         if self.value is None and self.path is not None:
@@ -121,10 +130,16 @@ class Source:
     value: Any = None
     path: str | None = None
     type: str | None = None
+    #: The value as it was given, when it was given as text.
+    text: str | None = None
 
     def get(self) -> Any:
         """The value (an output file is read and converted to its type)."""
         return read_value(self.path, self.type) if self.path is not None else self.value
+
+    def get_text(self) -> str:
+        """The value as text: as it was given, if it was given as text."""
+        return self.text if self.text is not None else encode(self.get())
 
 
 #: ``lookup(ref)`` -> the ``Source`` of a reference body (``params.x``, ``steps.s.outputs.o``, ``item``, ...).
@@ -163,18 +178,27 @@ def resolve_step_inputs(step: Step, lookup: Lookup) -> dict[str, Resolved]:
                 )
             elif source is not None:
                 value = source.value
-                resolved[inp.name] = Resolved(type=inp.type, value=convert(value, inp.type), present=value is not None)
+                text = source.text if source.text is not None else value if isinstance(value, str) else None
+                resolved[inp.name] = Resolved(
+                    type=inp.type, value=convert(value, inp.type), present=value is not None, text=text
+                )
             elif isinstance(arg, str) and REFERENCE.search(arg):
-                text = REFERENCE.sub(lambda m: encode(lookup(m.group(1).strip()).get()), arg)
-                resolved[inp.name] = Resolved(type=inp.type, value=convert(text, inp.type))
+                text = REFERENCE.sub(lambda m: lookup(m.group(1).strip()).get_text(), arg)
+                resolved[inp.name] = Resolved(type=inp.type, value=convert(text, inp.type), text=text)
             else:
                 if isinstance(arg, (list, dict)):  # references inside a literal list or mapping
                     arg = _substitute(arg, lookup)
-                resolved[inp.name] = Resolved(type=inp.type, value=convert(arg, inp.type), is_artifact=inp.is_artifact)
+                resolved[inp.name] = Resolved(
+                    type=inp.type,
+                    value=convert(arg, inp.type),
+                    is_artifact=inp.is_artifact,
+                    text=arg if isinstance(arg, str) else None,
+                )
                 if inp.is_artifact and isinstance(arg, str):
                     resolved[inp.name].path = arg
         elif inp.default is not None:
-            resolved[inp.name] = Resolved(type=inp.type, value=convert(inp.default, inp.type))
+            text = inp.default if isinstance(inp.default, str) else None
+            resolved[inp.name] = Resolved(type=inp.type, value=convert(inp.default, inp.type), text=text)
         else:
             resolved[inp.name] = Resolved(type=inp.type, present=False)
     return resolved
@@ -187,7 +211,7 @@ def _substitute(value: Any, lookup: Lookup) -> Any:
         if match:
             return lookup(match.group(1).strip()).get()
         if REFERENCE.search(value):
-            return REFERENCE.sub(lambda m: encode(lookup(m.group(1).strip()).get()), value)
+            return REFERENCE.sub(lambda m: lookup(m.group(1).strip()).get_text(), value)
         return value
     if isinstance(value, list):
         return [_substitute(v, lookup) for v in value]
@@ -205,7 +229,7 @@ def expand(item: Any, inputs: dict[str, Resolved], outputs: dict[str, str], scra
         res = inputs[value]
         if not res.present:
             raise ValueError(f"input {value!r} has no value (give an argument or a default)")
-        return [encode(res.get_value())]
+        return [res.get_text()]
     if key in ("inputPath", "inputUri"):
         res = inputs[value]
         if not res.present:

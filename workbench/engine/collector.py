@@ -1,14 +1,19 @@
 """The metrics collector: parses a step's output stream live.
 
-Three formats are understood on every line:
+A StdOut collector understands three formats on every line of the step's output:
 
-- ``workbench.runtime.report(...)`` marker lines (always);
+- ``workbench.runtime.report(...)`` marker lines;
 - JSON lines: ``{"loss": 0.3, "step": 2}`` (``step``/``epoch`` give the index);
 - Katib StdOut: ``name=value`` pairs anywhere on a line, found with Katib's default
   regex or the experiment's ``metricsFormat`` regexes.
 
-A File collector reads the same formats (TEXT: regex, JSON: JSON lines) from a file
-the step writes, tailing it while the step runs.
+A File collector reads only its file (TEXT: the regexes, JSON: JSON lines), tailing it
+while the step runs, as Katib's does: the step's output, ``report()`` lines included,
+is not parsed. A Push (or None) collector takes ``report()`` lines only.
+
+Every value is also kept per step (its ``origin``), in the order it came, so that a step
+served from the cache replays exactly what the original step yielded (:meth:`recorded`,
+:meth:`replay`), whatever the collector read it from.
 
 Example:
     >>> seen = []
@@ -34,6 +39,9 @@ from workbench.spec import DEFAULT_METRICS_FORMAT
 
 #: ``on_metric(name, value, index, origin)``; ``origin`` is the step that reported it.
 MetricCallback = Callable[[str, float, int, str], None]
+#: One collected value as a step yielded it: ``(name, value, index)``, ``index`` ``None`` when the
+#: value came without one (a Katib StdOut line).
+Collected = tuple[str, float, int | None]
 _INDEX_KEYS = ("step", "epoch", "timestamp_step")
 
 
@@ -50,7 +58,12 @@ _DEFAULT_LINEAR = r"(?<![\w|-])" + DEFAULT_METRICS_FORMAT
 
 
 class MetricsCollector:
-    """Collects values of the named metrics; calls ``on_metric(name, value, index, origin)`` for each."""
+    """Collects values of the named metrics; calls ``on_metric(name, value, index, origin)`` for each.
+
+    ``stdout``: parse JSON lines and ``name=value`` pairs in the step's output (a StdOut collector);
+    ``markers``: take ``report()`` lines (every collector but File). Values replayed from a cached
+    step go to ``on_replayed`` instead of ``on_metric``.
+    """
 
     def __init__(
         self,
@@ -58,19 +71,43 @@ class MetricsCollector:
         on_metric: MetricCallback | None = None,
         formats: Iterable[str] | None = None,
         stdout: bool = True,
+        markers: bool = True,
+        on_replayed: MetricCallback | None = None,
     ) -> None:
         self.metric_names = set(metric_names)
         self.on_metric = on_metric
+        self.on_replayed = on_replayed
         self.regexes = [re.compile(_linear(f)) for f in (formats or [DEFAULT_METRICS_FORMAT])]
         self.stdout = stdout
+        self.markers = markers
         self.values: dict[str, list[tuple[int, float]]] = {}
         self._explicit: set[str] = set()
+        self._records: dict[str, list[Collected]] = {}
         self._lock = threading.Lock()
 
-    def _add(self, name: str, value: float, index: int | None, origin: str) -> None:
+    def begin(self, origin: str) -> None:
+        """A new attempt of step ``origin`` starts: what it yields is recorded afresh."""
+        with self._lock:
+            self._records[origin] = []
+
+    def recorded(self, origin: str) -> list[Collected]:
+        """What step ``origin`` yielded since :meth:`begin`, in order."""
+        with self._lock:
+            return list(self._records.get(origin, []))
+
+    def replay(self, origin: str, collected: Iterable[Collected]) -> None:
+        """Take the values a cached step yielded when it ran, as if ``origin`` yielded them now.
+
+        Each goes to ``on_replayed`` (not ``on_metric``): a replayed history is not a live one.
+        """
+        for name, value, index in collected:
+            self._add(name, float(value), None if index is None else int(index), origin, live=False)
+
+    def _add(self, name: str, value: float, index: int | None, origin: str, live: bool = True) -> None:
         if name not in self.metric_names or math.isnan(value):
             return
         with self._lock:
+            self._records.setdefault(origin, []).append((name, value, index))
             series = self.values.setdefault(name, [])
             if index is None:
                 # Katib StdOut values have no step: number them in order. Once a metric was
@@ -83,8 +120,9 @@ class MetricsCollector:
                 intermediate = True
                 self._explicit.add(name)
             series.append((idx, value))
-        if self.on_metric is not None and intermediate:
-            self.on_metric(name, value, idx, origin)
+        callback = self.on_metric if live else self.on_replayed
+        if callback is not None and intermediate:
+            callback(name, value, idx, origin)
 
     def _json(self, text: str, origin: str) -> bool:
         try:
@@ -122,7 +160,8 @@ class MetricsCollector:
         if not text:
             return
         if text.startswith(METRIC_MARKER.strip()):
-            self._json(text[len(METRIC_MARKER.strip()) :].strip(), origin)
+            if self.markers and from_file is None:
+                self._json(text[len(METRIC_MARKER.strip()) :].strip(), origin)
             return
         if from_file == "JSON" or (from_file is None and self.stdout and text.startswith("{")):
             if self._json(text, origin) or from_file == "JSON":

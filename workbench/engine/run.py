@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -43,8 +44,17 @@ from workbench.engine._inputs import (
     read_value,
     resolve_step_inputs,
 )
-from workbench.engine.cache import BaseStepCache, FileStamp, cache_key, component_digest, content_digest
+from workbench.engine.cache import (
+    BaseStepCache,
+    CacheHit,
+    FileStamp,
+    cache_key,
+    component_digest,
+    content_digest,
+    write_metrics_record,
+)
 from workbench.engine.collector import FileTailer, MetricsCollector, wait_quietly
+from workbench.runtime import METRIC_MARKER
 from workbench.spec import (
     ARTIFACT_TYPES,
     PARAMETER_TYPES,
@@ -80,6 +90,20 @@ class RunContext:
     run_id: str
     namespace: str = "default"
     trial_number: int | None = None
+    #: Where cached steps may come from; empty for the default, :meth:`default_cache_scope`.
+    cache_scope: str = ""
+
+    def default_cache_scope(self, pipeline: Pipeline) -> str:
+        """A trial's steps reuse only steps of its own experiment (namespace and name); a standalone
+        run's, only steps of runs of the same pipeline in its namespace (as Kubeflow Pipelines does)."""
+        if self.trial_number is not None:
+            return f"experiment:{self.namespace}/{self.experiment}"
+        return pipeline_cache_scope(self.namespace, pipeline.name)
+
+
+def pipeline_cache_scope(namespace: str, pipeline: str) -> str:
+    """The cache scope of the runs of a pipeline in a namespace (a standalone run's, by default)."""
+    return f"pipeline:{namespace}/{pipeline}"
 
 
 @dataclass
@@ -189,7 +213,12 @@ class _Node:
 
 
 class _Log:
-    """A step's log file: capped and rotated, line-buffered.
+    """A step's log file: capped and rotated, written as the step prints.
+
+    Lines are buffered while they stream in and flushed by :meth:`flush`, which the step's
+    thread calls every few tens of milliseconds: a live step's log holds what it printed a moment
+    ago (``workbench runs logs --follow``, the dashboard), and a step printing a flood of lines does
+    not pay a write per line. Writes and flushes come from different threads, under one lock.
 
     The first half of :data:`MAX_LOG_BYTES` stays in ``<step>.log`` (the head: how the step started);
     past it, lines go to a rolling tail, ``<step>.log.1``, which moves to ``<step>.log.2`` whenever it
@@ -210,6 +239,8 @@ class _Log:
         #: Secret values cut out of every line (a step that prints its password does not put it in the log).
         self.hidden = hidden or []
         self._fh: Any = None
+        self._lock = threading.Lock()
+        self._dirty = False
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             tail = _tail_path(path, 1)
@@ -235,7 +266,14 @@ class _Log:
             return
         if self.hidden:
             line = scrub(line, self.hidden)
+        with self._lock:
+            self._write(line)
+
+    def _write(self, line: str) -> None:
+        if self._fh is None:
+            return
         size = len(line) + 1
+        self._dirty = True
         try:
             if not self._tail and self._size + size > self._head_cap:
                 self._fh.write(
@@ -257,14 +295,28 @@ class _Log:
         except OSError as err:
             self._fail(err)
 
-    def close(self) -> None:
-        if self._fh is None:
+    def flush(self) -> None:
+        """Write out what was buffered since the last flush (nothing to do when nothing came)."""
+        if not self._dirty:
             return
-        try:
-            self._fh.close()
-        except OSError as err:
-            self._fail(err)
-        self._fh = None
+        with self._lock:
+            if self._fh is None or not self._dirty:
+                return
+            self._dirty = False
+            try:
+                self._fh.flush()
+            except OSError as err:
+                self._fail(err)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fh is None:
+                return
+            try:
+                self._fh.close()
+            except OSError as err:
+                self._fail(err)
+            self._fh = None
 
 
 _NO_SPACE = "No space left on device"
@@ -333,6 +385,7 @@ class PipelineRunner:
         self.grace_period = grace_period
         #: Where cache keys are looked up; ``None`` runs every step.
         self.cache = cache
+        self._collect_key: Any = None
 
     # ------------------------------------------------------------------ public
 
@@ -347,35 +400,47 @@ class PipelineRunner:
         """Run ``pipeline`` with ``arguments`` (pipeline parameter values) to the end.
 
         ``on_metric(name, value, index)`` is called for every collected value, from a
-        log-reading thread, while steps run; setting ``cancel`` stops the run.
+        log-reading thread, while steps run; the values a cached step replays come as
+        ``on_metric(name, value, index, replayed=True)`` (they are history: nothing live to
+        stop). Setting ``cancel`` stops the run.
         """
         cancel = cancel or threading.Event()
         kind = self.metrics.collector.kind
         collector = MetricsCollector(
             self.metric_names,
-            on_metric=self._metric_hook(ctx, on_metric),
+            on_metric=self._metric_hook(ctx, on_metric, replayed=False),
             formats=self.metrics.metrics_formats,
-            stdout=kind in ("StdOut", "File"),
+            stdout=kind == "StdOut",
+            markers=kind != "File",
+            on_replayed=self._metric_hook(ctx, on_metric, replayed=True),
         )
         params = self._params(pipeline, arguments)
+        if not ctx.cache_scope:
+            ctx = dataclasses.replace(ctx, cache_scope=ctx.default_cache_scope(pipeline))
         return _Run(self, pipeline, params, ctx, cancel, collector).execute()
 
     # ------------------------------------------------------------------ helpers
 
-    def _metric_hook(self, ctx: RunContext, on_metric: Any) -> Any:
+    def _metric_hook(self, ctx: RunContext, on_metric: Any, replayed: bool) -> Any:
         def hook(name: str, value: float, index: int, origin: str) -> None:
             self.recorder.metric(ctx.run_id, origin, name, value, index, time.time())
-            if on_metric is not None:
+            if on_metric is None:
+                return
+            if replayed:
+                on_metric(name, value, index, replayed=True)
+            else:
                 on_metric(name, value, index)
 
         return hook
 
     @staticmethod
-    def _params(pipeline: Pipeline, arguments: dict[str, Any]) -> dict[str, Any]:
-        values: dict[str, Any] = {}
+    def _params(pipeline: Pipeline, arguments: dict[str, Any]) -> dict[str, Source]:
+        """Pipeline parameter values, typed; a value given as text keeps its text (KFP v1 passes it as given)."""
+        values: dict[str, Source] = {}
         for p in pipeline.parameters:
             raw = arguments.get(p.name, p.default)
-            values[p.name] = convert(raw, p.type) if raw is not None else None
+            value = convert(raw, p.type) if raw is not None else None
+            values[p.name] = Source(value=value, text=raw if isinstance(raw, str) else None)
         return values
 
     def _record_settled(self, name: str, step: Step, result: StepResult, ctx: RunContext) -> None:
@@ -500,7 +565,7 @@ class PipelineRunner:
         info.image = comp.implementation.container.image if comp.implementation.container else ""
         policy = self._cache_policy(job.chain or (job.pipeline,), step)
         if policy is not None:
-            info.cache_key = self._cache_key(step, inputs, argv, workdir, job.digests)
+            info.cache_key = self._cache_key(step, inputs, argv, workdir, job.digests, ctx.cache_scope)
             if attempt == 1 and self._reuse(info, result, step, collector, policy):
                 return
         launch = StepLaunch(
@@ -534,6 +599,7 @@ class PipelineRunner:
             cancel=cancel,
         )
         self.recorder.step_started(info)
+        collector.begin(name)
         # Secret inputs and the values of env vars whose names look secret (API_TOKEN, ...) never reach the log.
         hidden = {*secret_values(info.inputs, info.secrets), *secret_values(info.env)}
         logfile = _Log(Path(result.log_path), sorted(hidden, key=len, reverse=True))
@@ -554,11 +620,16 @@ class PipelineRunner:
 
         last_line = [""]
         no_space = [False]
+        ignores_reports = not collector.markers
 
         def pump() -> None:
+            nonlocal ignores_reports
             failed_feed = False
             for line in handle.lines():
                 logfile.write(line)
+                if ignores_reports and line.lstrip().startswith(METRIC_MARKER.strip()):
+                    ignores_reports = False  # said once per step
+                    logfile.write(f"[workbench] report() values are not collected: {_FILE_ONLY}")
                 try:
                     collector.feed(line, origin=name)
                 except Exception as err:  # a metric's consumer failed (its store is down): keep draining the step
@@ -576,6 +647,7 @@ class PipelineRunner:
         outcome = ""
         while True:
             code = handle.wait(timeout=0.05 if deadline is None else min(0.05, max(0.0, deadline - time.monotonic())))
+            logfile.flush()
             if code is not None:
                 result.exit_code = code
                 break
@@ -588,6 +660,7 @@ class PipelineRunner:
                 outcome = "timeout"
                 break
         reader.join(timeout=10)
+        drained = not reader.is_alive()
         if tailer is not None:
             tailer.stop()
         if outcome == "cancelled":
@@ -610,6 +683,8 @@ class PipelineRunner:
                 result.outputs = out_paths
                 if policy is not None:
                     result.stamps = {n: FileStamp.of(p) for n, p in out_paths.items()}
+                    if drained:  # every line was read: what was collected is what the step yielded
+                        self._remember(info, result, collector.recorded(name))
         logfile.write(
             f"[workbench] step {name} {result.state.lower()}" + (f": {result.message}" if result.message else "")
         )
@@ -666,10 +741,20 @@ class PipelineRunner:
         return (staleness,)
 
     def _cache_key(
-        self, step: Step, inputs: dict[str, Resolved], argv: list[str], workdir: str, digests: dict[str, str]
+        self,
+        step: Step,
+        inputs: dict[str, Resolved],
+        argv: list[str],
+        workdir: str,
+        digests: dict[str, str],
+        scope: str,
     ) -> str:
         comp = step.component
-        parameters = {n: r.get_value() for n, r in inputs.items() if not r.is_artifact and r.present}
+        # A command line gets the text of a value (``False`` and ``false`` differ there); a function, the value.
+        by_text = comp.implementation.container is not None
+        parameters = {
+            n: r.get_text() if by_text else r.get_value() for n, r in inputs.items() if not r.is_artifact and r.present
+        }
         artifacts = {}
         for name, r in inputs.items():
             if r.is_artifact and r.path:
@@ -678,7 +763,29 @@ class PipelineRunner:
                     digest = content_digest(r.path) if os.path.exists(r.path) else f"missing:{r.path}"
                 artifacts[name] = digest
         env = {**(comp.implementation.container.env if comp.implementation.container else {}), **step.env}
-        return cache_key(component_digest(comp, argv, workdir), parameters, artifacts, env)
+        return cache_key(component_digest(comp, argv, workdir), parameters, artifacts, env, scope, self._collect)
+
+    @property
+    def _collect(self) -> Any:
+        """How metrics are collected: part of a cache key (another collector would read other values)."""
+        if self._collect_key is None:
+            self._collect_key = [self.metrics.model_dump(mode="json"), sorted(set(self.metric_names))]
+        return self._collect_key
+
+    def _remember(self, info: StepInfo, result: StepResult, collected: list[Any]) -> None:
+        """Record what a cacheable step yielded, so that a later hit replays exactly that."""
+        assert self.cache is not None
+        try:
+            write_metrics_record(result.log_path, collected)
+        except OSError as err:  # without its record the step is never served from the cache: safe
+            log.warning("step %s: its metrics record was not written (%s); it will not be reused", info.step, err)
+            return
+        outputs = {n: (p, result.stamps[n]) for n, p in result.outputs.items()}
+        hit = CacheHit(outputs, info.run_id, info.step, result.log_path, time.time(), metrics=collected)
+        try:
+            self.cache.remember(info.cache_key, hit)
+        except Exception as err:  # an index that cannot be written: the lineage store answers later lookups
+            log.warning("step %s: not indexed for reuse: %s", info.step, err)
 
     def _reuse(
         self,
@@ -688,7 +795,7 @@ class PipelineRunner:
         collector: MetricsCollector,
         policy: tuple[float | None],
     ) -> bool:
-        """On a cache hit: take the earlier outputs, replay its log (metrics), record Cached."""
+        """On a cache hit: take the earlier outputs, copy its log, replay the metrics it yielded, record Cached."""
         assert self.cache is not None
         names = [o.name for o in step.component.outputs]
         try:
@@ -696,22 +803,23 @@ class PipelineRunner:
         except Exception as err:  # a lineage store that is down must not fail the step: run it
             log.warning("step cache lookup failed (running step %s): %s", info.step, err)
             return False
-        if hit is None:
+        if hit is None or hit.metrics is None:
             return False
         result.outputs = {n: hit.outputs[n][0] for n in names}
         result.stamps = {n: hit.outputs[n][1] for n in names}
         result.cached_from = info.cached_from = f"{hit.run_id}/{hit.step}"
         logfile = _Log(Path(result.log_path))
         logfile.write(f"[workbench] cached: reusing the outputs of run {hit.run_id} step {hit.step}")
-        for part in log_parts(hit.log_path) if hit.log_path else []:
-            with open(part, encoding="utf-8", errors="replace") as fh:
-                while raw := fh.readline(MAX_LINE_CHARS):
-                    line = raw.rstrip("\n")
-                    if line.startswith("[workbench]"):
-                        continue
-                    logfile.write(line)
-                    collector.feed(line, origin=info.step)
+        try:
+            for part in log_parts(hit.log_path) if hit.log_path else []:
+                with open(part, encoding="utf-8", errors="replace") as fh:
+                    while raw := fh.readline(MAX_LINE_CHARS):
+                        if not raw.startswith("[workbench]"):
+                            logfile.write(raw.rstrip("\n"))
+        except OSError as err:  # the earlier log is gone: the outputs and metrics are still the step's
+            logfile.write(f"[workbench] the log of run {hit.run_id} step {hit.step} cannot be read: {err}")
         logfile.close()
+        collector.replay(info.step, hit.metrics)
         result.state, result.message, result.exit_code = "Cached", f"reused outputs of {result.cached_from}", 0
         self._finish(info, result, result.outputs, step)
         return True
@@ -739,6 +847,7 @@ class PipelineRunner:
 
 _FAILED = ("Failed", "Cancelled")
 _PRODUCED = ("Succeeded", "Cached")
+_FILE_ONLY = "the File metrics collector reads only its file, as Katib's does"
 
 
 class _Run:
@@ -754,7 +863,7 @@ class _Run:
         self,
         runner: PipelineRunner,
         pipeline: Pipeline,
-        params: dict[str, Any],
+        params: dict[str, Source],
         ctx: RunContext,
         cancel: threading.Event,
         collector: MetricsCollector,
@@ -772,7 +881,7 @@ class _Run:
         self.groups: set[str] = set()
         self.digests: dict[str, str] = {}
         self.run_info: dict[str, Any] = {}
-        self.scope = _Scope(pipeline, "", {k: Source(value=v) for k, v in params.items()}, (pipeline,))
+        self.scope = _Scope(pipeline, "", params, (pipeline,))
         self.root = _Node("", pipeline.steps[0], self.scope, "root", StepResult(""), None, cancel)
         self.exit_root: _Node | None = None
         self.exit_node: _Node | None = None
@@ -917,11 +1026,13 @@ class _Run:
             if match:
                 source = self._lookup(node, match.group(1).strip())
                 if source.path is None and type_name not in ARTIFACT_TYPES:
-                    return Source(value=convert(source.value, type_name), type=type_name)
+                    return Source(value=convert(source.value, type_name), type=type_name, text=source.text)
                 return source
             if REFERENCE.search(value):
-                value = REFERENCE.sub(lambda m: _text(self._lookup(node, m.group(1).strip()).get()), value)
-        return Source(value=convert(value, type_name) if type_name not in ARTIFACT_TYPES else value, type=type_name)
+                value = REFERENCE.sub(lambda m: self._lookup(node, m.group(1).strip()).get_text(), value)
+        if type_name in ARTIFACT_TYPES:
+            return Source(value=value, type=type_name)
+        return Source(value=convert(value, type_name), type=type_name, text=value if isinstance(value, str) else None)
 
     def _start_task(self, node: _Node) -> None:
         job = _StepJob(
@@ -954,7 +1065,8 @@ class _Run:
                 params[param.name] = self._argument(node, node.step.arguments[param.name], param.type)
             else:
                 default = convert(param.default, param.type) if param.default is not None else None
-                params[param.name] = Source(value=default, type=param.type)
+                text = param.default if isinstance(param.default, str) else None
+                params[param.name] = Source(value=default, type=param.type, text=text)
         node.inner = _Scope(sub, node.name + ".", params, (*node.scope.chain, sub))
         self._populate(node.inner, node)
 
@@ -1097,10 +1209,13 @@ def _collected(source: Source) -> Any:
     return source.get()
 
 
-def _text(value: Any) -> str:
-    from workbench.engine._inputs import encode
-
-    return encode(value)
-
-
-__all__ = ["PipelineRunner", "Resolved", "RunContext", "RunResult", "StepResult", "log_parts", "read_log_tail"]
+__all__ = [
+    "PipelineRunner",
+    "Resolved",
+    "RunContext",
+    "RunResult",
+    "StepResult",
+    "log_parts",
+    "pipeline_cache_scope",
+    "read_log_tail",
+]

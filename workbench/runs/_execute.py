@@ -249,9 +249,9 @@ def execute_run(
             recorder = make_recorder(workspace)
         step_cache = None
         if record.cache:
-            from workbench.tracking import MlmdStepCache
+            from workbench.tracking import make_step_cache
 
-            step_cache = MlmdStepCache(workspace.mlmd_url)
+            step_cache = make_step_cache(workspace)
         recorder.run_started(info)
         watcher.start()
         runner = PipelineRunner(

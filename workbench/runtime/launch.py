@@ -4,6 +4,11 @@
 ``params`` (input parameter values), ``artifacts`` (input artifact paths) and
 ``outputs`` (``{name: {"path", "type"}}``). Artifact arguments are passed as
 ``Dataset``/``Model``/... objects; the return value is written to the output files.
+
+With ``report_as`` (a function tuned by ``workbench.tune`` or ``Experiment(component=fn)``), the
+return value also counts as metrics, as ``report()`` would send them: a number is the metric
+``report_as``; a dict maps metric names to numbers. Any other value in it (text, a bool, a list)
+is an error naming the key: nothing is dropped silently.
 """
 
 from __future__ import annotations
@@ -41,6 +46,20 @@ def encode_value(value: Any) -> str:
     return str(value)
 
 
+def _report_returned(result: Any, name: str, function: str) -> None:
+    """Send a function's return value as metrics (see the module docstring)."""
+    from workbench.runtime import report
+
+    metrics = result if isinstance(result, dict) else {name: result}
+    for key, value in metrics.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise SystemExit(
+                f"workbench: {function} returned {key}={value!r} ({type(value).__name__}): the values it returns "
+                "are metrics and must be numbers (write anything else to an output)"
+            )
+    report(**metrics)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
@@ -59,13 +78,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             returns[name] = out
     result = func(**kwargs)
-    if spec.get("report_as"):
-        from workbench.runtime import report
-
-        if isinstance(result, dict):
-            report(**result)
-        elif result is not None:
-            report(**{spec["report_as"]: result})
+    if spec.get("report_as") and result is not None:
+        _report_returned(result, spec["report_as"], spec["function"])
     if returns:
         if len(returns) == 1 and "Output" in returns:
             values = {"Output": result}

@@ -33,6 +33,7 @@ from workbench.search._algorithms import (
     ALGORITHMS,
     UNSUPPORTED,
     AskTellGridSampler,
+    SteppedSampler,
     check_algorithm,
     create_sampler,
     max_trials,
@@ -78,6 +79,7 @@ def create_study_components(spec: ExperimentSpec) -> tuple[BaseSampler, BasePrun
 __all__ = [
     "ALGORITHMS",
     "AskTellGridSampler",
+    "SteppedSampler",
     "EARLY_STOPPING",
     "MAX_GRID_POINTS",
     "UNSUPPORTED",

@@ -72,6 +72,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import optuna
+from optuna.distributions import BaseDistribution, FloatDistribution
 from optuna.samplers import (
     BaseSampler,
     CmaEsSampler,
@@ -87,7 +88,7 @@ from optuna.trial import FrozenTrial, TrialState
 from packaging.version import Version
 
 from workbench.errors import SpecError
-from workbench.search._space import grid_points, grid_size
+from workbench.search._space import grid_points, grid_size, on_step
 from workbench.spec._experiment import AlgorithmSpec, ExperimentSpec
 
 Parser = Callable[[str], Any]
@@ -538,9 +539,59 @@ def max_trials(spec: ExperimentSpec) -> int | None:
     return spec.max_trial_count
 
 
+class SteppedSampler(BaseSampler):
+    """A sampler whose values of stepped ``double`` parameters are the exact decimals of their step.
+
+    Optuna's samplers compute ``low + k * step`` in binary floating point (``0.45000000000000007``);
+    this one hands Optuna ``0.45`` instead, so the value stored in the study, the MLflow param and
+    the command line of the trial are the same number. Everything else is the ``base`` sampler's.
+    """
+
+    def __init__(self, base: BaseSampler) -> None:
+        self.base = base
+
+    @staticmethod
+    def _exact(value: Any, distribution: BaseDistribution) -> Any:
+        if isinstance(distribution, FloatDistribution) and distribution.step is not None:
+            return on_step(value, distribution.low, distribution.high, distribution.step)
+        return value
+
+    def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
+        return self.base.infer_relative_search_space(study, trial)
+
+    def sample_relative(
+        self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        values = self.base.sample_relative(study, trial, search_space)
+        return {name: self._exact(value, search_space[name]) for name, value in values.items()}
+
+    def sample_independent(
+        self, study: optuna.Study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution
+    ) -> Any:
+        value = self.base.sample_independent(study, trial, param_name, param_distribution)
+        return self._exact(value, param_distribution)
+
+    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self.base.before_trial(study, trial)
+
+    def after_trial(
+        self, study: optuna.Study, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None
+    ) -> None:
+        self.base.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self.base.reseed_rng()
+
+
 def create_sampler(spec: ExperimentSpec) -> BaseSampler:
-    """The Optuna sampler for ``spec.algorithm`` (validated first, see :func:`check_algorithm`)."""
+    """The Optuna sampler for ``spec.algorithm`` (validated first, see :func:`check_algorithm`).
+
+    With a stepped ``double`` parameter, the sampler is wrapped in a :class:`SteppedSampler` (grid
+    search needs none: its points are exact already).
+    """
     algorithm, values = _resolve(spec)
     # Only pass what the user set: Optuna's defaults apply otherwise.
     values = {k: v for k, v in values.items() if k not in ("base_estimator", "acq_func", "acq_optimizer")}
-    return algorithm.build(spec, values)
+    sampler = algorithm.build(spec, values)
+    stepped = any(p.parameter_type == "double" and p.feasible_space.step is not None for p in spec.parameters)
+    return SteppedSampler(sampler) if stepped and not isinstance(sampler, GridSampler) else sampler

@@ -64,6 +64,21 @@ def _stepped_high(low: float, high: float, step: float) -> float:
     return float(_dec(low) + _n_steps(low, high, step) * _dec(step))
 
 
+def on_step(value: float, low: float, high: float, step: float) -> float:
+    """``value`` as the exact decimal ``low + k * step`` nearest to it, within ``[low, high]``.
+
+    Samplers compute ``low + k * step`` in binary floating point, which gives ``0.45000000000000007``
+    for ``0.1 + 7 * 0.05``; this gives ``0.45``, written with the step's decimals.
+
+    Example:
+        >>> on_step(0.45000000000000007, 0.1, 0.5, 0.05)
+        0.45
+    """
+    k = ((Decimal(repr(float(value))) - _dec(low)) / _dec(step)).to_integral_value()
+    exact = min(max(_dec(low) + k * _dec(step), _dec(low)), _dec(high))
+    return float(exact)
+
+
 def _discrete_choices(param: ParameterSpec) -> list[int] | list[float]:
     items = list(param.feasible_space.choices or [])
     try:
@@ -120,8 +135,9 @@ def distributions(parameters: Sequence[ParameterSpec]) -> dict[str, BaseDistribu
 def trial_values(parameters: Sequence[ParameterSpec], optuna_params: dict[str, Any]) -> dict[str, Any]:
     """The typed values a trial passes to its pipeline, from an Optuna trial's ``params``.
 
-    ``int`` -> ``int``, ``double`` -> ``float``, ``discrete`` -> the number as listed (``int`` when
-    the list holds whole numbers, else ``float``), ``categorical`` -> ``str``. Keys of
+    ``int`` -> ``int``, ``double`` -> ``float`` (with a step: the exact decimal, ``0.45``), ``discrete``
+    -> the number as listed (``int`` when the list holds whole numbers, else ``float``),
+    ``categorical`` -> ``str``. Keys of
     ``optuna_params`` that are not search parameters are left out.
 
     Example:
@@ -140,7 +156,11 @@ def trial_values(parameters: Sequence[ParameterSpec], optuna_params: dict[str, A
         if param.parameter_type == "int":
             out[param.name] = int(value)
         elif param.parameter_type == "double":
-            out[param.name] = float(value)
+            fs = param.feasible_space
+            if fs.step is not None and fs.min is not None and fs.max is not None:  # 0.45, not 0.45000000000000007
+                out[param.name] = on_step(value, fs.min, _stepped_high(fs.min, fs.max, fs.step), fs.step)
+            else:
+                out[param.name] = float(value)
         elif param.parameter_type == "discrete":
             out[param.name] = int(value) if isinstance(_discrete_choices(param)[0], int) else float(value)
         else:

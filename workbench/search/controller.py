@@ -40,7 +40,7 @@ import optuna
 from optuna.trial import TrialState
 
 from workbench.backends import BaseBackend, LocalBackend, StepLaunch
-from workbench.engine import PipelineRunner, RunContext, RunResult
+from workbench.engine import PipelineRunner, RunContext, RunResult, pipeline_cache_scope
 from workbench.errors import SpecError, WorkbenchError
 from workbench.search import _storage as st
 from workbench.search._algorithms import create_sampler, max_trials
@@ -193,10 +193,14 @@ class Controller:
         grace_period: float = 5.0,
         cache: bool = True,
     ) -> None:
+        if not cache and spec.trial_template.cache is not False:
+            # Stored with the spec, so that `workbench resume` keeps running every step.
+            spec = spec.model_copy(deep=True)
+            spec.trial_template.cache = False
         self.spec = spec
         self.workspace = workspace
         #: Reuse step outputs across trials (a step whose inputs did not change is not run again).
-        self.use_cache = cache
+        self.use_cache = spec.trial_template.cache_mode != "off"
         self._step_cache: Any = None
         self.backend = backend or LocalBackend()
         self._recorder = recorder
@@ -447,9 +451,9 @@ class Controller:
     def step_cache(self) -> Any:
         """The step cache (lookups in the lineage store), or ``None`` when caching is off."""
         if self.use_cache and self._step_cache is None:
-            from workbench.tracking import MlmdStepCache
+            from workbench.tracking import make_step_cache
 
-            self._step_cache = MlmdStepCache(self.workspace.mlmd_url)
+            self._step_cache = make_step_cache(self.workspace)
         return self._step_cache if self.use_cache else None
 
     def _pipeline_name(self) -> str:
@@ -775,7 +779,8 @@ class Controller:
         prunable = reportable and spec.early_stopping is not None
         report_lock = threading.Lock()
 
-        def on_metric(name: str, value: float, index: int) -> None:
+        def on_metric(name: str, value: float, index: int, replayed: bool = False) -> None:
+            """Report to Optuna; a live value may prune the trial, a cached step's replayed one never does."""
             if not reportable or name != objective or cancel.is_set():
                 return
             with report_lock, warnings.catch_warnings():
@@ -785,7 +790,7 @@ class Controller:
                 except optuna.exceptions.UpdateFinishedTrialError:
                     cancel.set()  # another controller of a shared study ended it (took this one for dead)
                     return
-                if prunable and trial.should_prune():
+                if prunable and not replayed and trial.should_prune():
                     self._pruned.add(trial.number)
                     cancel.set()
 
@@ -812,6 +817,8 @@ class Controller:
             cache=self.step_cache,
         )
         ctx = RunContext(experiment=spec.name, run_id=run_id, namespace=spec.namespace, trial_number=trial.number)
+        if spec.trial_template.cache_mode == "shared":  # as a standalone run of the pipeline would be
+            ctx.cache_scope = pipeline_cache_scope(spec.namespace, pipeline.name)
         return runner.run(pipeline, arguments, ctx, cancel=cancel, on_metric=on_metric)
 
     def _tell(self, study: optuna.Study, trial: optuna.Trial, future: Future[RunResult | None], killed: bool) -> str:

@@ -6,7 +6,8 @@ The YAML form is Katib's (``objective``, ``algorithm``, ``earlyStopping``,
 - ``objective.objectives`` for multi-objective searches;
 - ``trialTemplate.template`` / ``pipeline`` / ``component`` and ``arguments`` to use a
   Workbench pipeline as the trial instead of a Kubernetes ``trialSpec``;
-- ``warmStart`` to enqueue known parameter sets or add finished trials from a CSV.
+- ``warmStart`` to enqueue known parameter sets or add finished trials from a CSV;
+- ``trialTemplate.cache`` to say whether trials may reuse cached steps (see :class:`TrialTemplate`).
 """
 
 from __future__ import annotations
@@ -386,6 +387,12 @@ class TrialTemplate(SpecModel):
     """What one trial runs: a Workbench pipeline, or a Katib ``trialSpec``.
 
     After loading, ``pipeline`` always holds the resolved ``Pipeline``.
+
+    ``cache`` says whether a trial's steps may be served from the step cache (a Workbench
+    addition): ``false`` never; ``true`` (or ``Experiment``) from earlier trials of the same
+    experiment (namespace and name); ``Shared`` also from other experiments and standalone runs
+    of the same pipeline in the namespace. Unset, a Workbench pipeline, component or template is
+    cached within its experiment, and a Katib ``trialSpec`` is never cached (Katib runs every trial).
     """
 
     template: str | None = None
@@ -402,6 +409,16 @@ class TrialTemplate(SpecModel):
     failure_condition: str | None = None
     retain: bool = False
     primary_pod_labels: dict[str, str] | None = None
+    cache: bool | Literal["Experiment", "Shared"] | None = None
+
+    @property
+    def cache_mode(self) -> Literal["off", "experiment", "shared"]:
+        """What ``cache`` means once its default is applied."""
+        if self.cache is None:
+            return "off" if self.trial_spec is not None else "experiment"
+        if self.cache is False:
+            return "off"
+        return "shared" if self.cache == "Shared" else "experiment"
 
     @field_validator("component", "trial_spec", "config_map")
     @classmethod

@@ -33,6 +33,7 @@ from workbench.tracking._base import (
 )
 
 if TYPE_CHECKING:
+    from workbench.engine.cache import BaseStepCache
     from workbench.tracking._mlflow import MlflowRecorder
     from workbench.tracking._mlmd import MlmdRecorder, MlmdStepCache, lineage_of_run
     from workbench.tracking._process import ProcessRecorder
@@ -54,6 +55,15 @@ def __getattr__(name: str) -> Any:
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
+
+
+def make_step_cache(workspace: Workspace) -> BaseStepCache:
+    """The step cache of a workspace: its index of cache keys (``<home>/cache/``) in front of its
+    lineage store (ML Metadata), which stays the truth."""
+    from workbench.engine.cache import IndexedStepCache
+    from workbench.tracking._mlmd import MlmdStepCache
+
+    return IndexedStepCache(workspace.home / "cache", MlmdStepCache(workspace.mlmd_url))
 
 
 def _is_remote(uri: str) -> bool:
@@ -114,4 +124,5 @@ __all__ = [
     "StepInfo",
     "lineage_of_run",
     "make_recorder",
+    "make_step_cache",
 ]
