@@ -31,6 +31,10 @@ def several(x: float, y: float) -> dict:
 
 def two_objectives(x: float) -> dict:
     return {"a": x ** 2, "b": (x - 2.0) ** 2}
+
+
+def labelled(x: float) -> dict:
+    return {"loss": x ** 2, "note": "not a number"}
 """
 
 
@@ -187,6 +191,34 @@ def test_tune_a_function_returning_a_dict_of_metrics(objectives: ModuleType, fre
         assert row["metrics.aux"] == pytest.approx(10 * x)
         assert row["metrics.loss"] == pytest.approx((x - 1.5) ** 2 + y**2)
     assert set(results.best_trial.metrics) == {"loss", "aux"}
+
+
+def test_experiment_component_return_values_are_metrics(
+    objectives: ModuleType, fresh_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``Experiment(component=fn)``: a returned dict of numbers are metrics, as with ``tune`` or ``report()``."""
+    monkeypatch.setenv("WORKBENCH_TRACKING_PROCESS", "0")
+    space = [Parameter.double("x", -2, 2), Parameter.categorical("y", ["0", "1"])]
+    common: dict[str, Any] = {"objective": "loss", "additional_metrics": ["aux"], "parameters": space}
+    exp = Experiment(name="fn", component=objectives.several, algorithm="random", max_trials=2, parallel=2, **common)
+    df = exp.run(workspace=fresh_home, progress=False).trials_dataframe()
+    assert (df["state"] == "Succeeded").all(), df
+    for _, row in df.iterrows():
+        assert row["metrics.aux"] == pytest.approx(10 * row["params.x"])
+        assert row["metrics.loss"] == pytest.approx((row["params.x"] - 1.5) ** 2 + float(row["params.y"]) ** 2)
+    # FILE.py:FUNCTION is the same function: its return value counts too.
+    monkeypatch.chdir(Path(objectives.__file__).parent)
+    by_ref = Experiment(name="ref", component="objectives_mod.py:several", **common).spec.trial_template.pipeline
+    assert by_ref is not None and by_ref.steps[0].component.implementation.python.report_as == "loss"
+
+
+def test_returned_values_that_are_not_numbers_fail_the_step_naming_them(objectives: ModuleType, capsys) -> None:
+    from workbench.runtime import launch
+
+    spec = {"file": objectives.__file__, "function": "labelled", "params": {"x": 2.0}, "report_as": "loss"}
+    with pytest.raises(SystemExit, match=r"labelled returned note='not a number' \(str\): .* must be numbers"):
+        launch.main([json.dumps(spec)])
+    assert capsys.readouterr().out == ""  # nothing reported: not even the numbers next to it
 
 
 def test_tune_rejects_functions_trials_cannot_import(tmp_path: Path) -> None:
