@@ -110,3 +110,57 @@ def test_pipeline_run_takes_a_python_pipeline(fresh_home, tmp_path):
     assert run["state"] == "Succeeded" and run["metrics"] == {"loss": 1.5}
     missing = wb("pipeline", "run", f"{tmp_path / 'flow.py'}:nope", "--home", fresh_home)
     assert missing.exit_code == 2 and "nope" in missing.output
+
+
+def test_runs_logs_follow_prints_a_live_run_as_it_goes_and_ends_with_it(fresh_home, tmp_path):
+    """The step prints, then blocks on a FIFO: its line must reach the follower while the run still runs."""
+    import os
+    import subprocess
+    import threading
+    import time
+
+    from app_helpers import PYTHON, subprocess_env
+
+    from workbench.runs import execute_run, prepare_run, store_of
+    from workbench.spec import pipeline_from_dict
+    from workbench.tracking import BaseRecorder
+    from workbench.workspace import Workspace
+
+    fifo = tmp_path / "go"
+    os.mkfifo(fifo)
+    script = "import sys; print('started'); open(sys.argv[1]).read(); print('done')"
+    comp = {"name": "live", "implementation": {"container": {"command": ["python3", "-c", script, str(fifo)]}}}
+    pipeline = pipeline_from_dict({"name": "live", "steps": [{"name": "live", "component": comp}]}, tmp_path)
+    ws = Workspace.at(fresh_home)
+    record = store_of(ws).create_run(prepare_run(pipeline, workspace=ws))
+    running = threading.Thread(target=execute_run, args=(record, ws), kwargs={"recorder": BaseRecorder()})
+    running.start()
+    follower = subprocess.Popen(
+        [PYTHON, "-m", "workbench", "runs", "logs", record.run_id, "--follow", "--home", str(fresh_home)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=subprocess_env(),
+    )  # fmt: skip
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(follower.stdout.readline, "")))  # type: ignore[union-attr]
+    reader.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not any("started" in line for line in lines) and time.monotonic() < deadline:
+            assert follower.poll() is None, "".join(lines)  # it follows: it does not end before the run
+            time.sleep(0.05)
+        assert any("started" in line for line in lines), "".join(lines)
+        assert not any("done" in line for line in lines)  # the step is still blocked
+    finally:
+        while running.is_alive():  # let the step go (it opens the FIFO after its first line)
+            try:
+                fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError:
+                time.sleep(0.02)
+                continue
+            os.write(fd, b"go\n")
+            os.close(fd)
+            break
+        running.join(timeout=60)
+    assert follower.wait(timeout=60) == 0  # the run ended: so does the follower, on its own
+    reader.join(timeout=10)
+    output = "".join(lines)
+    assert output.index("started") < output.index("done") < output.index("[workbench] step live succeeded")
