@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check
 
-.PHONY: install install-dev run ui test test-heavy test-fast lint bench clean
+.PHONY: install install-dev run ui test test-heavy test-fast lint bench bench-kfp-venv clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,12 @@ lint: install-dev
 
 bench: install-dev
 	$(PY) benchmarks/bench_local.py
+
+# The peer of benchmarks/bench_cache.py: kfp.local needs protobuf 6, which ml-metadata's venv cannot hold.
+bench-kfp-venv: .venv-kfp/bin/python
+.venv-kfp/bin/python:
+	$(PYTHON) -m venv .venv-kfp
+	.venv-kfp/bin/python -m pip install -q --disable-pip-version-check 'kfp==2.17.3'
 
 clean:
 	rm -rf .workbench .pytest_cache

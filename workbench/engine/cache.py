@@ -91,9 +91,10 @@ def _file_digest_cached(path: str) -> str:
     return digest
 
 
-def component_digest(component: Component, argv: list[str], workdir: str) -> str:
-    """The component's spec, its Python source file, and local files its command line names."""
-    h = hashlib.sha256(component.digest().encode())
+def component_digest(component: Component, argv: list[str], workdir: str, spec_digest: str | None = None) -> str:
+    """The component's spec (``spec_digest``: its ``digest()`` when known), its Python source file,
+    and local files its command line names."""
+    h = hashlib.sha256((spec_digest or component.digest()).encode())
     impl = component.implementation
     if impl.python is not None and os.path.isfile(impl.python.file):
         h.update(_file_digest_cached(impl.python.file).encode())
@@ -243,6 +244,10 @@ class BaseStepCache(ABC):
                 return hit
         return None
 
+    def lookup_indexed(self, key: str, outputs: list[str], max_staleness: float | None = None) -> CacheHit | None:
+        """What :meth:`lookup` finds without a query to the lineage store (none: a cache with no index)."""
+        return None
+
     def remember(self, key: str, hit: CacheHit) -> None:  # noqa: B027 (optional: most caches index nothing)
         """A step just succeeded with ``key`` (its execution reaches the lineage store on its own)."""
 
@@ -277,15 +282,18 @@ class IndexedStepCache(BaseStepCache):
     def candidates(self, key: str) -> list[CacheHit]:
         return self.truth.candidates(key)
 
-    def lookup(self, key: str, outputs: list[str], max_staleness: float | None = None) -> CacheHit | None:
-        entry = self._entry(key)
+    def lookup_indexed(self, key: str, outputs: list[str], max_staleness: float | None = None) -> CacheHit | None:
         try:
-            hit: CacheHit | None = CacheHit.from_json(json.loads(entry.read_bytes()))
+            hit = CacheHit.from_json(json.loads(self._entry(key).read_bytes()))
         except FileNotFoundError:
-            hit = None
+            return None
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            hit = None  # unreadable: the lineage store answers, and a good entry replaces it
-        if hit is not None and hit.usable(outputs, max_staleness, time.time()):
+            return None  # unreadable: the lineage store answers, and a good entry replaces it
+        return hit if hit.usable(outputs, max_staleness, time.time()) else None
+
+    def lookup(self, key: str, outputs: list[str], max_staleness: float | None = None) -> CacheHit | None:
+        hit = self.lookup_indexed(key, outputs, max_staleness)
+        if hit is not None:
             return hit
         found = self.truth.lookup(key, outputs, max_staleness)
         if found is not None:

@@ -386,6 +386,12 @@ class PipelineRunner:
         #: Where cache keys are looked up; ``None`` runs every step.
         self.cache = cache
         self._collect_key: Any = None
+        #: Component digests by component object (a pipeline's components do not change while it runs).
+        self._digests: dict[int, tuple[Component, str]] = {}
+        #: Records the scheduler's thread makes while it settles steps itself (cached, skipped), held back
+        #: until it waits or the run ends: the recorder's writer does not wake (and compete for the
+        #: interpreter) in the middle of that work. Step threads record at once.
+        self._held = threading.local()
 
     # ------------------------------------------------------------------ public
 
@@ -423,7 +429,7 @@ class PipelineRunner:
 
     def _metric_hook(self, ctx: RunContext, on_metric: Any, replayed: bool) -> Any:
         def hook(name: str, value: float, index: int, origin: str) -> None:
-            self.recorder.metric(ctx.run_id, origin, name, value, index, time.time())
+            self._record(self.recorder.metric, ctx.run_id, origin, name, value, index, time.time())
             if on_metric is None:
                 return
             if replayed:
@@ -460,7 +466,31 @@ class PipelineRunner:
             started=now,
             finished=now,
         )
-        self.recorder.step_finished(info)
+        self._record(self.recorder.step_finished, info)
+
+    def _record(self, method: Any, *args: Any) -> None:
+        held = getattr(self._held, "calls", None)
+        if held is None:
+            method(*args)
+        else:
+            held.append((method, args))
+
+    def _hold_records(self) -> None:
+        self._held.calls = []
+
+    def _release_records(self, hold: bool = True) -> None:
+        """Pass the held records on, in order; keep holding the next ones unless ``hold`` is false."""
+        held = getattr(self._held, "calls", None) or []
+        self._held.calls = [] if hold else None
+        for method, args in held:
+            method(*args)
+
+    def _digest(self, component: Component) -> str:
+        """``component.digest()``, computed once per component object."""
+        known = self._digests.get(id(component))
+        if known is None or known[0] is not component:
+            known = self._digests[id(component)] = (component, component.digest())
+        return known[1]
 
     def _workdir(self, job: _StepJob, step_dir: Path) -> str:
         impl = job.step.component.implementation
@@ -491,26 +521,40 @@ class PipelineRunner:
             env["WORKBENCH_TRIAL"] = str(ctx.trial_number)
         return env
 
-    def _execute(self, job: _StepJob, done: queue.Queue[Any]) -> None:
+    def _settle_from_cache(self, job: _StepJob) -> _Prepared | None:
+        """On the scheduler's thread: prepare a step's first attempt and, on an indexed cache hit, settle it.
+
+        Returns ``None`` when the step is settled (Cached, or Failed before it could start), else what
+        its thread needs to run the first attempt (a miss in the index may still be a hit in the
+        lineage store: the thread asks it, off the scheduler's thread).
+        """
+        job.result.log_path = str(self.workspace.runs / job.ctx.run_id / f"{job.name}.log")
+        job.result.attempts = 1
+        prepared = self._prepare(job, 1)
+        if prepared is None:
+            return None
+        if prepared.policy is not None and self._reuse(job, prepared, indexed_only=True):
+            return None
+        return prepared
+
+    def _execute(self, job: _StepJob, done: queue.Queue[Any], prepared: _Prepared) -> None:
         result = job.result
         try:
-            self._attempts(job)
+            self._attempts(job, prepared)
         except Exception as err:  # never let a step thread die silently
             log.exception("step %s failed inside the engine", job.name)
             result.state, result.message = "Failed", f"internal error: {type(err).__name__}: {err}"
         finally:
             done.put(job.token)
 
-    def _attempts(self, job: _StepJob) -> None:
-        step, result, ctx, cancel = job.step, job.result, job.ctx, job.cancel
-        run_dir = self.workspace.runs / ctx.run_id
-        step_dir = run_dir / job.name
-        out_dir = self.workspace.artifacts / ctx.experiment / ctx.run_id / job.name
-        result.log_path = str(run_dir / f"{job.name}.log")
+    def _attempts(self, job: _StepJob, prepared: _Prepared) -> None:
+        step, result, cancel = job.step, job.result, job.cancel
         policy = step.retry
         for attempt in range(1, policy.limit + 2):
             result.attempts = attempt
-            self._attempt(job, step_dir, out_dir, attempt)
+            ready = prepared if attempt == 1 else self._prepare(job, attempt)
+            if ready is not None:
+                self._attempt(job, ready)
             if result.state != "Failed" or cancel.is_set() or attempt > policy.limit or result.exit_code is None:
                 return
             delay = min(policy.backoff * policy.factor ** (attempt - 1), policy.max_backoff)
@@ -519,11 +563,14 @@ class PipelineRunner:
                 result.state, result.message = "Cancelled", "cancelled during retry backoff"
                 return
 
-    def _attempt(self, job: _StepJob, step_dir: Path, out_dir: Path, attempt: int) -> None:
+    def _prepare(self, job: _StepJob, attempt: int) -> _Prepared | None:
+        """Resolve an attempt's inputs, command line and cache key; ``None`` (the step Failed) if they cannot be."""
         step, name = job.step, job.name
-        result, ctx, collector, cancel = job.result, job.ctx, job.collector, job.cancel
+        result, ctx = job.result, job.ctx
         comp = step.component
         assert isinstance(comp, Component)
+        step_dir = self.workspace.runs / ctx.run_id / name
+        out_dir = self.workspace.artifacts / ctx.experiment / ctx.run_id / name
         result.exit_code = None
         result.started = time.time()
         out_paths = {o.name: str(out_dir / o.name) for o in comp.outputs}
@@ -532,25 +579,19 @@ class PipelineRunner:
             experiment=ctx.experiment,
             step=name,
             component=comp.name,
-            component_digest=comp.digest(),
+            component_digest=self._digest(comp),
             attempt=attempt,
             trial_number=ctx.trial_number,
             log_path=result.log_path,
             started=result.started,
         )
         try:
-            out_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as err:  # a read-only or full artifact store: the step fails, the run goes on
-            result.state, result.message = "Failed", f"cannot create the output folder {out_dir}: {err.strerror or err}"
-            self._finish(info, result, {}, step)
-            return
-        try:
             inputs = resolve_step_inputs(step, job.lookup)
             argv = build_argv(comp, inputs, out_paths, step_dir / "inputs")
         except (ValueError, KeyError, OSError) as err:
             result.state, result.message = "Failed", f"cannot resolve inputs: {err}"
             self._finish(info, result, {}, step)
-            return
+            return None
         workdir = self._workdir(job, step_dir)
         argv, metrics_file = self._metrics_file(argv, step_dir, workdir)
         info.inputs = {n: r.get_value() for n, r in inputs.items() if not r.is_artifact and r.present}
@@ -566,8 +607,24 @@ class PipelineRunner:
         policy = self._cache_policy(job.chain or (job.pipeline,), step)
         if policy is not None:
             info.cache_key = self._cache_key(step, inputs, argv, workdir, job.digests, ctx.cache_scope)
-            if attempt == 1 and self._reuse(info, result, step, collector, policy):
-                return
+        return _Prepared(info, inputs, argv, workdir, metrics_file, out_dir, out_paths, policy)
+
+    def _attempt(self, job: _StepJob, prepared: _Prepared) -> None:
+        step, name = job.step, job.name
+        result, ctx, collector, cancel = job.result, job.ctx, job.collector, job.cancel
+        comp = step.component
+        assert isinstance(comp, Component)
+        info, inputs, argv, workdir = prepared.info, prepared.inputs, prepared.argv, prepared.workdir
+        metrics_file, out_dir, out_paths = prepared.metrics_file, prepared.out_dir, prepared.out_paths
+        policy, attempt = prepared.policy, info.attempt
+        if policy is not None and attempt == 1 and self._reuse(job, prepared):
+            return
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as err:  # a read-only or full artifact store: the step fails, the run goes on
+            result.state, result.message = "Failed", f"cannot create the output folder {out_dir}: {err.strerror or err}"
+            self._finish(info, result, {}, step)
+            return
         launch = StepLaunch(
             argv=argv,
             env={
@@ -763,7 +820,8 @@ class PipelineRunner:
                     digest = content_digest(r.path) if os.path.exists(r.path) else f"missing:{r.path}"
                 artifacts[name] = digest
         env = {**(comp.implementation.container.env if comp.implementation.container else {}), **step.env}
-        return cache_key(component_digest(comp, argv, workdir), parameters, artifacts, env, scope, self._collect)
+        digest = component_digest(comp, argv, workdir, self._digest(comp))
+        return cache_key(digest, parameters, artifacts, env, scope, self._collect)
 
     @property
     def _collect(self) -> Any:
@@ -787,19 +845,17 @@ class PipelineRunner:
         except Exception as err:  # an index that cannot be written: the lineage store answers later lookups
             log.warning("step %s: not indexed for reuse: %s", info.step, err)
 
-    def _reuse(
-        self,
-        info: StepInfo,
-        result: StepResult,
-        step: Step,
-        collector: MetricsCollector,
-        policy: tuple[float | None],
-    ) -> bool:
-        """On a cache hit: take the earlier outputs, copy its log, replay the metrics it yielded, record Cached."""
-        assert self.cache is not None
+    def _reuse(self, job: _StepJob, prepared: _Prepared, indexed_only: bool = False) -> bool:
+        """On a cache hit: take the earlier outputs, copy its log, replay the metrics it yielded, record Cached.
+
+        ``indexed_only``: look in the cache's index only (a file read), not in the lineage store.
+        """
+        assert self.cache is not None and prepared.policy is not None
+        info, result, step, collector = prepared.info, job.result, job.step, job.collector
         names = [o.name for o in step.component.outputs]
+        find = self.cache.lookup_indexed if indexed_only else self.cache.lookup
         try:
-            hit = self.cache.lookup(info.cache_key, names, max_staleness=policy[0])
+            hit = find(info.cache_key, names, max_staleness=prepared.policy[0])
         except Exception as err:  # a lineage store that is down must not fail the step: run it
             log.warning("step cache lookup failed (running step %s): %s", info.step, err)
             return False
@@ -842,7 +898,22 @@ class PipelineRunner:
                 except (OSError, ValueError):
                     out.value = None
             info.outputs.append(out)
-        self.recorder.step_finished(info)
+        self._record(self.recorder.step_finished, info)
+
+
+@dataclass
+class _Prepared:
+    """An attempt of a step ready to start: its record, inputs, command line and cache policy."""
+
+    info: StepInfo
+    inputs: dict[str, Resolved]
+    argv: list[str]
+    workdir: str
+    metrics_file: Path | None
+    out_dir: Path
+    out_paths: dict[str, str]
+    #: ``(max_staleness,)`` when the step may come from the cache, else ``None``.
+    policy: tuple[float | None] | None
 
 
 _FAILED = ("Failed", "Cancelled")
@@ -889,15 +960,20 @@ class _Run:
     # ------------------------------------------------------------------ main loop
 
     def execute(self) -> RunResult:
-        self._populate(self.scope, self.root)
-        while True:
-            while self.work:
-                self._activate(self.work.popleft())
-            if self.running == 0:
-                break
-            node = self.done.get()
-            self.running -= 1
-            self._task_done(node)
+        self.runner._hold_records()
+        try:
+            self._populate(self.scope, self.root)
+            while True:
+                while self.work:
+                    self._activate(self.work.popleft())
+                if self.running == 0:
+                    break
+                self.runner._release_records()  # about to wait for running steps
+                node = self.done.get()
+                self.running -= 1
+                self._task_done(node)
+        finally:
+            self.runner._release_records(hold=False)
         return self._result()
 
     def _result(self) -> RunResult:
@@ -1048,10 +1124,14 @@ class _Run:
             digests=self.digests,
             token=node,
         )
+        prepared = self.runner._settle_from_cache(job)
+        if prepared is None:  # Cached (or Failed before it could start): no thread, no process
+            self._task_done(node)
+            return
         self.running += 1
         threading.Thread(
             target=self.runner._execute,
-            args=(job, self.done),
+            args=(job, self.done, prepared),
             name=f"step-{self.ctx.run_id[:8]}-{node.name}",
             daemon=True,
         ).start()
