@@ -283,7 +283,9 @@ def run(
     ),
     home: Path | None = HomeOption,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
-    no_cache: bool = typer.Option(False, "--no-cache", help="Run every step, even where a cached result exists."),
+    no_cache: bool = typer.Option(
+        False, "--no-cache", help="Run every step, even where a cached result exists (resume keeps this)."
+    ),
 ) -> None:
     """Run an experiment (or continue it, if one with the same name exists)."""
     from workbench.spec import load_experiment
@@ -301,7 +303,9 @@ def resume(
     home: Path | None = HomeOption,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
     max_trials: int | None = typer.Option(None, "--max-trials", help="Raise (or set) the trial budget."),
-    no_cache: bool = typer.Option(False, "--no-cache", help="Run every step, even where a cached result exists."),
+    no_cache: bool = typer.Option(
+        False, "--no-cache", help="Run every step from now on (an experiment started with --no-cache keeps it)."
+    ),
 ) -> None:
     """Continue a crashed or stopped experiment with its stored spec."""
     from workbench.query import load_study

@@ -1124,7 +1124,12 @@ class _Run:
             digests=self.digests,
             token=node,
         )
-        prepared = self.runner._settle_from_cache(job)
+        try:
+            prepared = self.runner._settle_from_cache(job)
+        except Exception as err:  # as on a step's thread: the step fails, the run goes on
+            log.exception("step %s failed inside the engine", job.name)
+            node.result.state, node.result.message = "Failed", f"internal error: {type(err).__name__}: {err}"
+            prepared = None
         if prepared is None:  # Cached (or Failed before it could start): no thread, no process
             self._task_done(node)
             return
