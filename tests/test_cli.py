@@ -22,6 +22,7 @@ from app_helpers import Gated, alive, cli, failing_doc, quadratic_doc, start_cli
 from typer.testing import CliRunner
 
 from workbench.cli import app
+from workbench.format import format_value
 from workbench.query import experiment, load_study, trials_dataframe
 from workbench.workspace import Workspace
 
@@ -280,7 +281,7 @@ def test_run_prints_summary_table_and_best_trial(quad_home: dict[str, Any]) -> N
         assert header in out
     study = load_study(Workspace.at(quad_home["home"]), "quad-cli")
     best = study.best_trial
-    assert "best trial" in out and f"trial {best.number}: loss = {best.value:.4g}" in out
+    assert "best trial" in out and f"trial {best.number}: loss = {format_value(best.value)}" in out
     # no table is cut at 80 columns when the output is not a terminal
     assert "…" not in out
 

@@ -104,11 +104,10 @@ HomeOption = typer.Option(None, "--home", help="Workspace folder (default: $WORK
 
 
 def _fmt(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
+    """A parameter or metric value: the formatter the dashboard uses too (``workbench.format``)."""
+    from workbench.format import format_value
+
+    return format_value(value)
 
 
 def _duration(seconds: float | None) -> str:
