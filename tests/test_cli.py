@@ -224,6 +224,25 @@ def test_validate_good_spec(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert not (tmp_path / ".workbench").exists()
 
 
+def test_validate_warns_when_the_objective_is_not_a_metric_the_template_reports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every trial of such an experiment would end MetricsUnavailable: still valid (exit 0), with a warning."""
+    doc = quadratic_doc("wrong-metric")
+    doc["spec"]["objective"] = {"type": "maximize", "objectiveMetricName": "accuracy"}
+    path = write_yaml(tmp_path / "wrong.yaml", doc)
+    monkeypatch.chdir(tmp_path)
+    result = invoke("validate", str(path))
+    assert result.exit_code == 0, result.output
+    assert "warning" in result.stdout
+    assert "'accuracy' is not a metric the trial template 'quadratic' reports (it declares: loss)" in result.stdout
+    doc["spec"]["objective"] = {"type": "maximize", "objectiveMetricName": "loss"}
+    result = invoke("validate", str(write_yaml(tmp_path / "inverted.yaml", doc)))
+    assert "says to minimize 'loss', but the objective maximizes it" in result.stdout
+    result = invoke("validate", str(write_yaml(tmp_path / "good.yaml", quadratic_doc("good"))))
+    assert "warning" not in result.stdout
+
+
 def test_validate_a_katib_example() -> None:
     from app_helpers import REPO
 

@@ -372,7 +372,9 @@ def validate(
         None, help="Check the trial's commands for this backend: local or kubernetes (default: the setting)."
     ),
 ) -> None:
-    """Check an experiment spec (search settings and trial commands too) without running or writing anything."""
+    """Check an experiment spec (search settings and trial commands too) without running or writing anything.
+
+    Warns (exit status 0) when an objective is not a metric the trial template declares it reports."""
     from workbench.spec import load_experiment
 
     spec = load_experiment(spec_file)
@@ -394,6 +396,8 @@ def validate(
         soft_wrap=True,
         highlight=False,
     )
+    for warning in spec.metric_warnings():
+        console.print(f"[yellow]warning[/]: {escape(warning)}", soft_wrap=True, highlight=False)
 
 
 def _describe_parameter(p: Any) -> str:

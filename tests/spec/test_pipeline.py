@@ -516,3 +516,35 @@ def test_an_exit_handler_of_a_nested_pipeline_is_refused(tmp_path: Path) -> None
     doc["steps"][3]["component"]["onExit"] = {"name": "bye", "component": echo_component()}
     with raises_spec("steps[3].component.onExit", "runs only for the top-level pipeline"):
         pipeline_from_dict(doc, tmp_path)
+
+
+# --------------------------------------------------------------------------- the metrics a pipeline declares
+
+
+def _declaring(metrics: list[dict[str, Any]]) -> dict[str, Any]:
+    doc = pipeline_doc()
+    spec_of(doc)["metrics"] = metrics
+    return doc
+
+
+def test_a_pipeline_declares_the_metrics_it_reports(tmp_path: Path) -> None:
+    p = load_pipeline(write(tmp_path, "p.yaml", _declaring([{"name": "acc", "goal": "maximize"}, {"name": "n"}])))
+    assert p.metric_names() == ["acc", "n"] and p.metrics[0].goal == "maximize" and p.metrics[1].goal is None
+    plain = load_pipeline(write(tmp_path, "q.yaml", pipeline_doc()))
+    assert p.digest() == plain.digest()  # a declaration runs nothing: cached steps of nested pipelines stay valid
+    assert pipeline_from_dict(pipeline_to_document(p)).metrics == p.metrics
+
+
+def test_bad_metric_declarations_name_the_field(tmp_path: Path) -> None:
+    with raises_spec("spec.metrics[1].name", "declared twice"):
+        load_pipeline(write(tmp_path, "p.yaml", _declaring([{"name": "acc"}, {"name": "acc"}])))
+    with raises_spec("spec.metrics[0].goal"):
+        load_pipeline(write(tmp_path, "q.yaml", _declaring([{"name": "acc", "goal": "up"}])))
+
+
+def test_every_catalog_template_declares_its_metrics() -> None:
+    from workbench.spec import list_templates
+
+    declared = {name: load_pipeline(path).metric_names() for name, path in list_templates().items()}
+    assert declared["quadratic"] == ["loss"]
+    assert declared["kfold-cv"][0] == "accuracy" and "accuracy" in declared["sklearn-classifier"]

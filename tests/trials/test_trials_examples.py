@@ -96,6 +96,12 @@ def test_experiment_loads(name):
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
+def test_experiment_objectives_are_metrics_their_templates_report(name):
+    """What ``workbench validate`` warns about: no example has an objective its trial template never reports."""
+    assert experiment(name).metric_warnings() == []
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
 def test_experiment_search_settings_are_valid(name):
     """Algorithm and early-stopping settings, the search space and the warm start (as `workbench validate`)."""
     search = pytest.importorskip("workbench.search")

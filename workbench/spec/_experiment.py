@@ -327,8 +327,7 @@ class CollectorKind(SpecModel):
     def _supported(cls, value: str) -> str:
         if value in ("TensorFlowEvent", "PrometheusMetric", "Custom"):
             raise ValueError(
-                f"metrics collector kind {value!r} is not supported by Workbench; "
-                "use StdOut, File, Push or None"
+                f"metrics collector kind {value!r} is not supported by Workbench; use StdOut, File, Push or None"
             )
         return value
 
@@ -532,4 +531,41 @@ class ExperimentSpec(SpecModel):
         """Objective metrics first, then additional metrics."""
         out = list(self.objective.metric_names)
         out += [m for m in self.objective.additional_metric_names if m not in out]
+        return out
+
+    def metric_warnings(self) -> list[str]:
+        """What looks wrong with the metrics, when the trial pipeline declares the ones it reports (``spec.metrics``).
+
+        An objective the template never reports would end every trial MetricsUnavailable; an objective that
+        minimizes a metric the template says to maximize (or the other way round) searches for the worst
+        trial. Warnings, not errors: a template's declaration may be incomplete. Empty when nothing is declared.
+        """
+        pipeline = self.trial_template.pipeline
+        declared = {m.name: m for m in pipeline.metrics} if pipeline is not None else {}
+        if not declared:
+            return []
+        known = ", ".join(declared)
+        where = f"trial template {pipeline.name!r}" if pipeline is not None else "the trial template"
+        out = []
+        for index, (name, direction) in enumerate(
+            zip(self.objective.metric_names, self.objective.directions, strict=False)
+        ):
+            path = f"objective.objectives[{index}].metricName" if self.objective.objectives else "objective"
+            path += "" if self.objective.objectives else ".objectiveMetricName"
+            declaration = declared.get(name)
+            if declaration is None:
+                out.append(
+                    f"{path}: {name!r} is not a metric the {where} reports (it declares: {known}); "
+                    "every trial would end MetricsUnavailable"
+                )
+            elif declaration.goal is not None and declaration.goal != direction:
+                out.append(
+                    f"{path}: the {where} says to {declaration.goal} {name!r}, but the objective {direction}s it"
+                )
+        for index, name in enumerate(self.objective.additional_metric_names):
+            if name not in declared:
+                out.append(
+                    f"objective.additionalMetricNames[{index}]: {name!r} is not a metric the {where} reports "
+                    f"(it declares: {known})"
+                )
         return out

@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
@@ -281,6 +281,19 @@ class PipelineOutput(SpecModel):
         return match.group(1).strip()
 
 
+class MetricDeclaration(SpecModel):
+    """A metric a pipeline reports (``spec.metrics``): what an experiment over it may use as its objective.
+
+    Declaring metrics is optional; a trial template that declares them lets ``workbench validate`` (and the
+    dashboard's New experiment page) warn when an objective names a metric the template never reports.
+    """
+
+    name: str
+    #: The direction that makes this metric better, if it has one.
+    goal: Literal["minimize", "maximize"] | None = None
+    description: str = ""
+
+
 class Pipeline(SpecModel):
     """A DAG of steps; the trial template of an experiment.
 
@@ -313,6 +326,8 @@ class Pipeline(SpecModel):
     outputs: list[PipelineOutput] = Field(default_factory=list)
     #: The exit handler: runs when every step has ended, whatever the outcome.
     on_exit: Step | None = None
+    #: The metrics its steps report (a declaration for validation: collection does not depend on it).
+    metrics: list[MetricDeclaration] = Field(default_factory=list)
 
     @field_validator("max_cache_staleness", mode="before")
     @classmethod
@@ -331,8 +346,13 @@ class Pipeline(SpecModel):
         return next((o for o in self.outputs if o.name == name), None)
 
     def digest(self) -> str:
-        """A stable digest of the whole pipeline spec."""
-        return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+        """A stable digest of the whole pipeline spec (the metric declaration, which runs nothing, left out)."""
+        body = self.model_dump(mode="json", exclude={"metrics"})
+        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+    def metric_names(self) -> list[str]:
+        """The names of the metrics this pipeline declares it reports (empty: it does not say)."""
+        return [m.name for m in self.metrics]
 
     def walk(self, prefix: str = "") -> list[tuple[str, Step]]:
         """Every step with its path (``outer.inner``), nested pipelines and exit handlers included."""
@@ -406,6 +426,11 @@ class Pipeline(SpecModel):
             seen_outputs.add(out.name)
             for alternative in one_of_alternatives(out.reference()):
                 self._check_output_ref(alternative, f"outputs[{index}].from", by_name)
+        declared: set[str] = set()
+        for index, metric in enumerate(self.metrics):
+            if metric.name in declared:
+                raise FieldError(f"metrics[{index}].name", f"metric {metric.name!r} is declared twice")
+            declared.add(metric.name)
         if self.on_exit is not None:
             if self.on_exit.name in by_name:
                 raise FieldError("onExit.name", f"the exit handler's name {self.on_exit.name!r} is also a step's name")
