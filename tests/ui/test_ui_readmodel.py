@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pandas as pd
 import pytest
@@ -115,7 +117,7 @@ def test_journal_reader_starts_over_when_the_file_is_replaced(ws: Workspace, tmp
     path = tmp_path / "optuna.journal"
     shutil.copy(src, path)
     reader = rm.JournalReader(str(path))
-    assert set(reader.refresh()) == {"quad-ui", "zoo-mo", "sk-ui"}
+    assert set(reader.refresh()) == {"quad-ui", "zoo-mo", "sk-ui", "hostile-md"}
     path.write_bytes(b"")
     assert reader.refresh() == {}
 
@@ -251,3 +253,149 @@ def test_range_selection_and_its_filter_expression_agree(ws: Workspace) -> None:
     expression = rm.ranges_expression(ranges, {"state": ["Succeeded", "Pruned"]})
     assert rm.filter_trials(trials, expression)["number"].tolist() == picked["number"].tolist()
     assert rm.ranges_expression({"params.learning-rate": (0, 1)}) is None  # not writable as an expression
+
+
+# ---------------------------------------------------------------- filters bound what they build
+
+
+def _tiny_trials() -> pd.DataFrame:
+    return pd.DataFrame({"number": [0, 1], "state": ["Succeeded", "Failed"], "params.x": [0.5, 2.0]})
+
+
+def test_filter_refuses_to_build_text_before_allocating_it() -> None:
+    """``"a" * 300000000`` took the dashboard from 404 MB to 1.58 GB: refused before anything is built."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(rm.ExpressionError, match="work on numbers"):
+            rm.filter_trials(_tiny_trials(), 'state == "a" * 300000000')
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 5_000_000
+
+
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [
+        ("x > 1/0", "division by zero"),
+        ("x > " + "-" * 1500 + "1", "nest"),
+        ("x > " + "9" * 1500, "more than 30 digits"),
+        ("x == [1] * 1000000000", "work on numbers"),
+        ("x == [1, 2, 3]", "cannot evaluate"),
+        ('x > -"a"', "work on numbers"),
+    ],
+)
+def test_filter_errors_are_messages_not_tracebacks(expression: str, message: str) -> None:
+    with pytest.raises(rm.ExpressionError, match=message):
+        rm.filter_trials(_tiny_trials(), expression)
+
+
+def test_filter_still_takes_negative_and_large_numbers() -> None:
+    assert rm.filter_trials(_tiny_trials(), "x > -1")["number"].tolist() == [0, 1]
+    assert rm.filter_trials(_tiny_trials(), "x < 99999999999999999999 and x * 2 - - 1 > 3")["number"].tolist() == [1]
+
+
+# ---------------------------------------------------------------- sorting, Markdown, what matters
+
+
+def test_sort_trials_ranks_only_succeeded_trials_by_a_metric() -> None:
+    t = pd.DataFrame(
+        {
+            "number": [0, 1, 2, 3],
+            "state": ["Succeeded", "Pruned", "Succeeded", "Failed"],
+            "metrics.loss": [0.5, 0.01, 0.3, None],
+            "params.x": [3, 1, 2, 0],
+        }
+    )
+    assert rm.sort_trials(t, "metrics.loss")["number"].tolist() == [2, 0, 1, 3]
+    assert rm.sort_trials(t, "metrics.loss", ascending=False)["number"].tolist() == [0, 2, 1, 3]
+    assert rm.sort_trials(t, "params.x")["number"].tolist() == [3, 1, 2, 0]  # parameters: every trial alike
+
+
+def test_markdown_html_fetches_nothing() -> None:
+    text = (
+        "# Title\n\n![img](http://198.51.100.7/a.png) [link](http://198.51.100.7/) <http://198.51.100.7/auto>\n\n"
+        '![ref][r]\n\n[r]: http://198.51.100.7/r.png\n\n<img src="http://198.51.100.7/raw.png">\n\n'
+        "```\n![in code](http://198.51.100.7/c.png)\n\n![after a blank line](http://198.51.100.7/d.png)\n```\n"
+    )
+    out = rm.markdown_html(text)
+    assert "<h1>Title</h1>" in out
+    assert not re.search(r"<(img|a|script|iframe|link)\b", out)  # no element that fetches or runs anything
+    assert "&lt;img src=" in out  # raw HTML stays text
+    for name in ("a.png", "r.png", "auto"):
+        assert f"198.51.100.7/{name}" in out  # the addresses are shown, as text
+
+
+def _experiment(n: int, direction: str = "minimize") -> rm.ExperimentData:
+    from optuna.distributions import CategoricalDistribution, FloatDistribution
+
+    rng = np.random.default_rng(1)
+    x = rng.uniform(-5, 5, n)
+    opt = rng.choice(["adam", "sgd"], n)
+    noise = rng.uniform(-5, 5, n)
+    loss = (x - 2) ** 2 + (opt == "sgd") * 3.0
+    trials = pd.DataFrame(
+        {
+            "number": np.arange(n),
+            "state": ["Succeeded"] * n,
+            "params.x": x,
+            "params.opt": opt,
+            "params.noise": noise,
+            "metrics.loss": loss if direction == "minimize" else -loss,
+        }
+    )
+    return rm.ExperimentData(
+        name="e",
+        summary={},
+        trials=trials,
+        intermediate=pd.DataFrame(),
+        directions=[direction],
+        objectives=["loss"],
+        params=["x", "opt", "noise"],
+        metrics=["loss"],
+        distributions={
+            "x": FloatDistribution(-5, 5),
+            "opt": CategoricalDistribution(["adam", "sgd"]),
+            "noise": FloatDistribution(-5, 5),
+        },
+    )
+
+
+@pytest.mark.parametrize("direction", ["minimize", "maximize"])
+def test_what_matters_names_the_top_parameters_and_the_best_range(direction: str) -> None:
+    exp = _experiment(200, direction)
+    importance = rm.param_importance(exp)
+    assert importance.attrs["caution"] == "" and importance.attrs["trials"] == 200
+    found = rm.what_matters(exp, importance)
+    assert [f.param for f in found][:2] == ["x", "opt"]
+    low, high = found[0].best_range
+    assert -1 < low <= 2 <= high < 5 and high - low < 6  # the best fifth sit around the optimum x = 2
+    assert found[0].sentence.startswith("x (importance ") and "searched -5 to 5" in found[0].sentence
+    assert found[1].best_values[0] == "adam" and "use opt = adam" in found[1].sentence
+    best = rm.best_of(exp)
+    ranked = exp.trials["metrics.loss"].idxmin() if direction == "minimize" else exp.trials["metrics.loss"].idxmax()
+    assert int(best["number"]) == int(exp.trials.loc[ranked, "number"])
+
+
+def test_importance_says_method_trials_and_cautions_at_small_samples() -> None:
+    small = rm.param_importance(_experiment(12))
+    assert small.attrs["method"] == "PED-ANOVA" and small.attrs["trials"] == 12
+    assert "only 12 succeeded trials" in small.attrs["caution"]
+    assert rm.param_importance(_experiment(12), method="fanova").attrs["method"] == "fANOVA"
+
+
+@pytest.mark.parametrize("template", ["kfold-cv", "quadratic", "sklearn-classifier"])
+def test_starter_of_every_template_reports_its_objective(template: str) -> None:
+    check = rm.check_yaml(rm.starter_yaml(template))
+    assert check.ok and check.warnings == []
+    assert check.spec.objective.metric_names[0] in check.spec.trial_template.pipeline.metric_names()
+
+
+def test_check_yaml_warns_about_an_objective_the_template_does_not_report() -> None:
+    doc = rm.starter_yaml("kfold-cv").replace("objectiveMetricName: accuracy", "objectiveMetricName: loss")
+    check = rm.check_yaml(doc)
+    assert check.ok and len(check.warnings) == 1
+    assert "'loss' is not a metric the trial template 'kfold-cv' reports" in check.warnings[0]
+    assert "MetricsUnavailable" in check.warnings[0]

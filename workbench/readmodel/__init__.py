@@ -8,9 +8,12 @@
   :func:`lineage_graph`: which query found it),
   :func:`experiment_artifacts`, :func:`standalone_runs`, :func:`read_log`.
 - Artifacts: :func:`resolve_artifact` (the one gate to files: inside the artifact store
-  only), :func:`preview`, :func:`html_sandbox`, :func:`table_diff`, :func:`text_diff`.
+  only), :func:`preview`, :func:`html_sandbox`, :func:`markdown_html`, :func:`table_diff`, :func:`text_diff`.
 - :func:`filter_trials` (safe filter expressions), :func:`select_ranges` and :func:`ranges_expression` (the
-  parallel-coordinates brush), :func:`param_importance`.
+  parallel-coordinates brush), :func:`sort_trials` (a metric ranks succeeded trials only),
+  :func:`param_importance`.
+- The experiment at a glance: :func:`best_of` (the best trial of one objective), :func:`what_matters` (the top
+  parameters by importance with the range of the best trials, one sentence each).
 - :func:`store_stamp`: changes when any store changes (the dashboard's cache key).
 - Launch mode only: :func:`check_yaml`, :func:`launch`, :func:`stop`, :func:`starter_yaml`.
 
@@ -25,6 +28,7 @@ from workbench.readmodel._artifacts import (
     html_sandbox,
     json_text,
     list_files,
+    markdown_html,
     preview,
     resolve_artifact,
     table_diff,
@@ -42,6 +46,7 @@ from workbench.readmodel._model import (
     ExperimentData,
     ReadModel,
     pareto_mask,
+    sort_trials,
     store_stamp,
     trial_state_of,
 )
@@ -61,6 +66,7 @@ from workbench.readmodel._runs import (
     run_steps,
     standalone_runs,
 )
+from workbench.readmodel._summary import BEST_SHARE, Finding, best_of, best_trials, what_matters
 
 __all__ = [
     "MLFLOW_UI_ENV",
@@ -68,6 +74,8 @@ __all__ = [
     "IMPORTANCE_METHODS",
     "TRIAL_STATES",
     "ArtifactAccessError",
+    "BEST_SHARE",
+    "Finding",
     "Check",
     "ExperimentData",
     "ExpressionError",
@@ -78,6 +86,8 @@ __all__ = [
     "Stores",
     "StudyRecord",
     "TrialRecord",
+    "best_of",
+    "best_trials",
     "check_yaml",
     "classify_json",
     "experiment_artifacts",
@@ -91,6 +101,7 @@ __all__ = [
     "lineage",
     "lineage_graph",
     "list_files",
+    "markdown_html",
     "mask",
     "metric_history",
     "mlflow_run",
@@ -106,6 +117,7 @@ __all__ = [
     "run_steps",
     "select_ranges",
     "side_by_side",
+    "sort_trials",
     "standalone_runs",
     "starter_yaml",
     "stop",
@@ -114,4 +126,5 @@ __all__ = [
     "text_diff",
     "trial_record",
     "trial_state_of",
+    "what_matters",
 ]

@@ -5,7 +5,8 @@ refuses anything outside the workspace's artifact store (``..``, absolute paths 
 symlinks whose target is outside). :func:`preview` reads a bounded amount of a file and says
 what it is (table, image, JSON, metrics, confusion matrix, Markdown, HTML, YAML, text,
 NumPy arrays, a folder, or binary); nothing is ever unpickled or executed.
-:func:`html_sandbox` wraps HTML so that it cannot run script in the page.
+:func:`html_sandbox` wraps HTML so that it cannot run script in the page; :func:`markdown_html` renders
+Markdown a step wrote into HTML that makes the viewer's browser fetch nothing (no images, no links).
 """
 
 from __future__ import annotations
@@ -396,3 +397,40 @@ def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     else:
         out[prefix] = value
     return out
+
+
+def markdown_html(text: str) -> str:
+    """Markdown (a step's artifact) as HTML that fetches nothing and runs nothing in the viewer's browser.
+
+    CommonMark with tables and strikethrough; raw HTML stays text; an image becomes its alt text and
+    address as text (``[image: alt] (http://…)``), a link its text followed by its address: no
+    ``<img>``, no ``<a>``, so opening a preview never contacts a server a step chose.
+
+    Example:
+        >>> out = markdown_html("# Hi\\n\\n![x](http://evil.example/p.png) [y](http://evil.example) <img src=z>")
+        >>> "<img" in out or "<a " in out, "<h1>Hi</h1>" in out, "http://evil.example/p.png" in out
+        (False, True, True)
+    """
+    from markdown_it import MarkdownIt
+
+    md = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable(["table", "strikethrough"])
+    targets: list[str] = []
+
+    def image(renderer: Any, tokens: Any, idx: int, options: Any, env: Any) -> str:
+        token = tokens[idx]
+        alt = html_lib.escape(token.content or "image")
+        src = html_lib.escape(str(token.attrGet("src") or ""))
+        return f"<span>[image: {alt}]</span> <code>{src}</code>"
+
+    def link_open(renderer: Any, tokens: Any, idx: int, options: Any, env: Any) -> str:
+        targets.append(str(tokens[idx].attrGet("href") or ""))
+        return ""
+
+    def link_close(renderer: Any, tokens: Any, idx: int, options: Any, env: Any) -> str:
+        href = targets.pop() if targets else ""
+        return f" <code>({html_lib.escape(href)})</code>" if href else ""
+
+    md.add_render_rule("image", image)
+    md.add_render_rule("link_open", link_open)
+    md.add_render_rule("link_close", link_close)
+    return md.render(text)

@@ -4,8 +4,12 @@ Names are columns of the trial table: ``number``, ``state``, ``duration_s``, ``r
 and parameters and metrics by their bare name (``lr``, ``accuracy``) or in full
 (``params.lr``, ``metrics.accuracy``; a bare name that is both a parameter and a metric is
 refused as ambiguous). Allowed: comparisons (``== != < <= > >=``, chained), ``in`` / ``not
-in`` with a list, ``and`` / ``or`` / ``not``, ``+ - * /`` and numbers, strings, ``True``,
-``False``, ``None``. Anything else is an :class:`ExpressionError` naming what is not allowed.
+in`` with a list, ``and`` / ``or`` / ``not``, ``+ - * /`` on numbers and numeric columns, numbers,
+strings, ``True``, ``False``, ``None``. Anything else is an :class:`ExpressionError` naming what is not
+allowed. What an expression can build is bounded: arithmetic never makes text or lists (so
+``"a" * 300000000`` is refused before it allocates anything), nesting is at most
+:data:`MAX_DEPTH` deep, numbers are at most :data:`MAX_DIGITS` digits long; division by zero and
+other arithmetic errors are messages too, never tracebacks.
 
 Example:
     >>> import pandas as pd
@@ -41,6 +45,10 @@ _CMP = {
 _ARITH = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
 _CONSTANTS = {"True": True, "False": False, "None": None, "true": True, "false": False, "null": None}
 MAX_EXPRESSION = 2000
+#: Deepest nesting of an expression (``- - - x`` or ``((x))`` count one level per operator or bracket).
+MAX_DEPTH = 60
+#: Longest integer literal (longer ones do not fit a float column's comparison anyway).
+MAX_DIGITS = 30
 
 
 def _resolve(frame: pd.DataFrame, name: str) -> pd.Series:
@@ -68,7 +76,9 @@ def _eval(node: ast.AST, frame: pd.DataFrame) -> Any:
     if isinstance(node, ast.Expression):
         return _eval(node.body, frame)
     if isinstance(node, ast.Constant):
-        if isinstance(node.value, (int, float, str, bool)) or node.value is None:
+        if isinstance(node.value, int) and not isinstance(node.value, bool):
+            return _integer(node.value)
+        if isinstance(node.value, (float, str, bool)) or node.value is None:
             return node.value
         raise ExpressionError(f"constant {node.value!r} is not allowed")
     if isinstance(node, ast.Name):
@@ -93,11 +103,15 @@ def _eval(node: ast.AST, frame: pd.DataFrame) -> Any:
         if isinstance(node.op, ast.Not):
             return ~_as_bool(value, frame)
         if isinstance(node.op, ast.USub):
-            return -value
+            return -_number(value)
         if isinstance(node.op, ast.UAdd):
-            return value
+            return _number(value)
     if isinstance(node, ast.BinOp) and type(node.op) in _ARITH:
-        return _ARITH[type(node.op)](_eval(node.left, frame), _eval(node.right, frame))
+        left, right = _number(_eval(node.left, frame)), _number(_eval(node.right, frame))
+        try:
+            return _ARITH[type(node.op)](left, right)
+        except ZeroDivisionError:
+            raise ExpressionError("division by zero") from None
     if isinstance(node, ast.Compare):
         left = _eval(node.left, frame)
         out = None
@@ -118,6 +132,39 @@ def _eval(node: ast.AST, frame: pd.DataFrame) -> Any:
             left = right
         return out
     raise ExpressionError(f"{type(node).__name__} is not allowed in a filter")
+
+
+def _integer(value: int) -> int | float:
+    if len(str(abs(value))) > MAX_DIGITS:
+        raise ExpressionError(f"the number {str(value)[:12]}… has more than {MAX_DIGITS} digits")
+    return value if abs(value) < 2**63 else float(value)  # past int64, columns compare with a float
+
+
+def _number(value: Any) -> Any:
+    """An operand of ``+ - * /``: a number or a numeric column (text and lists are refused: their size is unbounded)."""
+    if isinstance(value, pd.Series):
+        if pd.api.types.is_numeric_dtype(value) and not pd.api.types.is_bool_dtype(value):
+            return value
+        raise ExpressionError(f"+ - * / work on numbers: column {value.name} is not numeric")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
+    raise ExpressionError(f"+ - * / work on numbers, not on {_shown(value)}")
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _depth(tree: ast.AST) -> int:
+    """How deeply ``tree`` nests (iteratively: a deep tree must not exhaust the stack while it is measured)."""
+    deepest = 0
+    todo = [(tree, 1)]
+    while todo:
+        node, depth = todo.pop()
+        deepest = max(deepest, depth)
+        todo.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    return deepest
 
 
 def _compare(op: Any, left: Any, right: Any) -> Any:
@@ -160,7 +207,16 @@ def mask(frame: pd.DataFrame, expression: str) -> pd.Series:
         tree = ast.parse(text, mode="eval")
     except SyntaxError as err:
         raise ExpressionError(f"syntax error at column {err.offset}: {err.msg}") from None
-    result = _eval(tree, frame)
+    except (RecursionError, MemoryError, ValueError) as err:  # a parser limit: nesting, or a huge literal
+        raise ExpressionError(f"the expression is too deeply nested or too large ({err})") from None
+    if _depth(tree) > MAX_DEPTH:
+        raise ExpressionError(f"the expression nests more than {MAX_DEPTH} levels deep")
+    try:
+        result = _eval(tree, frame)
+    except ExpressionError:
+        raise
+    except (ArithmeticError, ValueError, TypeError) as err:  # e.g. an overflow, or a list compared with a column
+        raise ExpressionError(f"cannot evaluate the expression: {err}") from None
     if not isinstance(result, pd.Series):
         raise ExpressionError("the expression must compare columns, e.g. lr > 0.01")
     return _as_bool(result, frame)

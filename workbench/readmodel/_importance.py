@@ -8,6 +8,9 @@ random sample of at most :data:`FANOVA_MAX_TRIALS` succeeded trials, with
 :data:`FANOVA_TREES` trees. PED-ANOVA uses a seeded random sample of :data:`PEDANOVA_MAX_TRIALS` above that
 many succeeded trials. Both are given the trials directly (not an in-memory study: building one copies
 every trial deeply, seconds for 10,000 trials).
+
+The result says which method ran on how many trials, and cautions below :func:`reliable_minimum` trials:
+with few trials the ranking is a hint, and the two methods often disagree.
 """
 
 from __future__ import annotations
@@ -26,6 +29,19 @@ METHODS = ("ped-anova", "fanova")
 FANOVA_MAX_TRIALS = 200
 FANOVA_TREES = 16
 PEDANOVA_MAX_TRIALS = 5_000
+#: Below this many succeeded trials (or 5 per parameter, if more) importance comes with a caution.
+MIN_RELIABLE_TRIALS = 30
+LABELS = {"ped-anova": "PED-ANOVA", "fanova": "fANOVA"}
+
+
+def reliable_minimum(n_params: int) -> int:
+    """The number of succeeded trials below which an importance ranking is only a hint.
+
+    Example:
+        >>> reliable_minimum(2), reliable_minimum(10)
+        (30, 50)
+    """
+    return max(MIN_RELIABLE_TRIALS, 5 * n_params)
 
 
 def param_importance(
@@ -33,7 +49,8 @@ def param_importance(
 ) -> pd.DataFrame:
     """Importance of every parameter for one objective: columns ``param``, ``importance`` (sums to 1), sorted.
 
-    ``attrs["note"]`` of the result says how many trials were used (or why none could be).
+    ``attrs`` of the result: ``note`` (the method and how many trials were used, or why none could be),
+    ``method`` (its label), ``trials`` (succeeded trials used), ``caution`` (why to read it as a hint, or "").
     """
     if method not in METHODS:
         raise ValueError(f"unknown importance method {method!r}: choose one of {METHODS}")
@@ -42,6 +59,7 @@ def param_importance(
     ok = frame[(frame["state"] == "Succeeded") & frame[col].notna()] if col in frame.columns else frame.iloc[:0]
     params = [p for p in data.params if p in data.distributions]
     empty = pd.DataFrame(columns=["param", "importance"])
+    empty.attrs.update(method=LABELS[method], trials=0, caution="")
     if len(ok) < 2 or not params:
         empty.attrs["note"] = "needs at least 2 succeeded trials"
         return empty
@@ -93,7 +111,18 @@ def param_importance(
     label = "PED-ANOVA" if method == "ped-anova" else f"fANOVA ({FANOVA_TREES} trees)"
     sampled = f" (a random sample of {len(used):,} of {len(ok):,})" if len(used) < len(ok) else ""
     out.attrs["note"] = f"{label} on {len(trials):,} succeeded trials{sampled}"
+    out.attrs.update(method=LABELS[method], trials=len(trials), caution=_caution(len(ok), len(params)))
     return out
+
+
+def _caution(succeeded: int, n_params: int) -> str:
+    minimum = reliable_minimum(n_params)
+    if succeeded >= minimum:
+        return ""
+    return (
+        f"only {succeeded} succeeded trials (fewer than {minimum} for {n_params} parameters): "
+        "read this ranking as a hint, it can change with more trials"
+    )
 
 
 def _present(v: Any) -> bool:

@@ -1,9 +1,10 @@
 """Launching and stopping experiments from the dashboard (only in ``workbench ui --allow-launch`` mode).
 
 :func:`check_yaml` validates an experiment YAML as typed (Workbench or Katib format) and
-returns every problem with its field path; :func:`launch` starts ``workbench run`` as a
-background process of its own (the dashboard does not drive the experiment: closing it
-leaves the experiment running); :func:`stop` runs ``workbench stop``.
+returns every problem with its field path, and the warnings ``workbench validate`` gives;
+:func:`launch` starts ``workbench run`` as a background process of its own (the dashboard
+does not drive the experiment: closing it leaves the experiment running; when it ends, the
+dashboard collects its exit status); :func:`stop` runs ``workbench stop``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,10 +30,15 @@ LAUNCH_DIR = "launched"
 
 @dataclass
 class Check:
-    """The result of :func:`check_yaml`: the loaded spec, or the problems (``path``, ``message``)."""
+    """The result of :func:`check_yaml`: the loaded spec, or the problems (``path``, ``message``).
+
+    ``warnings`` are what ``workbench validate`` warns about on a valid spec (e.g. an objective the trial
+    template does not report): the spec can still be launched.
+    """
 
     spec: Any = None
     errors: list[dict[str, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -39,7 +46,8 @@ class Check:
 
 
 def starter_yaml(template: str, name: str = "") -> str:
-    """An experiment YAML over a catalog template: its numeric parameters as the search space, random search."""
+    """An experiment YAML over a catalog template that runs as it is: its numeric parameters as the search space,
+    random search, and the first metric the template declares (with the goal it declares) as the objective."""
     from workbench.spec import list_templates, load_pipeline
 
     path = list_templates().get(template)
@@ -54,12 +62,16 @@ def starter_yaml(template: str, name: str = "") -> str:
                 {"name": p.name, "parameterType": "double", "feasibleSpace": {"min": str(lo), "max": str(hi)}}
             )
     params = params[:2] or [{"name": "x", "parameterType": "double", "feasibleSpace": {"min": "-5", "max": "5"}}]
+    objective = next((m for m in pipeline.metrics if m.goal), pipeline.metrics[0] if pipeline.metrics else None)
     doc = {
         "apiVersion": "workbench.io/v1alpha1",
         "kind": "Experiment",
         "metadata": {"name": name or f"{template}-{time.strftime('%m%d-%H%M%S')}"},
         "spec": {
-            "objective": {"type": "minimize", "objectiveMetricName": "loss"},
+            "objective": {
+                "type": (objective.goal if objective else None) or "minimize",
+                "objectiveMetricName": objective.name if objective else "loss",
+            },
             "algorithm": {"algorithmName": "random"},
             "parallelTrialCount": 2,
             "maxTrialCount": 10,
@@ -98,7 +110,7 @@ def check_yaml(text: str, base_dir: Path | None = None) -> Check:
         return Check(errors=[{"path": err.path, "message": err.message}])
     except WorkbenchError as err:
         return Check(errors=[{"path": "", "message": str(err)}])
-    return Check(spec=spec)
+    return Check(spec=spec, warnings=spec.metric_warnings())
 
 
 def launch(workspace: Workspace, text: str, base_dir: Path | None = None) -> dict[str, Any]:
@@ -131,7 +143,15 @@ def launch(workspace: Workspace, text: str, base_dir: Path | None = None) -> dic
             start_new_session=True,  # its own session: it outlives the dashboard and its Ctrl-C
             env={**os.environ, "WORKBENCH_HOME": str(workspace.home)},
         )
+    _reap_when_done(proc)
     return {"name": spec.name, "pid": proc.pid, "spec": str(spec_path), "log": str(log_path)}
+
+
+def _reap_when_done(proc: subprocess.Popen[bytes]) -> None:
+    """Wait for a launched controller in a background thread: when it ends, its exit status is collected and it
+    leaves no ``<defunct>`` zombie under the dashboard's process. The controller never depends on this thread
+    (it runs in its own session and outlives the dashboard)."""
+    threading.Thread(target=proc.wait, name=f"reap-controller-{proc.pid}", daemon=True).start()
 
 
 def stop(workspace: Workspace, name: str, timeout: float = 30.0) -> str:

@@ -171,6 +171,26 @@ class ExperimentData:
         return bool(getattr(dist, "log", False))
 
 
+def sort_trials(trials: pd.DataFrame, by: str, ascending: bool = True) -> pd.DataFrame:
+    """The trial table sorted by a column. By a metric, succeeded trials come first: the metric of a pruned,
+    failed or running trial is the last value it reported (an intermediate one, not a final result), so it
+    never ranks among the results; those trials follow, sorted the same way. Missing values go last.
+
+    Example:
+        >>> t = pd.DataFrame({"number": [0, 1, 2], "state": ["Succeeded", "Pruned", "Succeeded"],
+        ...                   "metrics.loss": [0.5, 0.1, 0.3]})
+        >>> sort_trials(t, "metrics.loss")["number"].tolist()
+        [2, 0, 1]
+    """
+    if not by.startswith("metrics.") or "state" not in trials.columns:
+        return trials.sort_values(by, ascending=ascending, na_position="last", kind="stable")
+    unranked = (trials["state"] != "Succeeded").rename("_unranked")
+    order = pd.concat([unranked, trials[by].rename("_by")], axis=1).sort_values(
+        ["_unranked", "_by"], ascending=[True, ascending], na_position="last", kind="stable"
+    )
+    return trials.loc[order.index]
+
+
 def _spec_params(doc: dict[str, Any]) -> list[str]:
     return [str(p.get("name")) for p in (doc.get("spec") or {}).get("parameters") or [] if isinstance(p, dict)]
 
