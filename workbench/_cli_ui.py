@@ -13,14 +13,15 @@ import typer
 
 #: The dashboard's entry script (a source checkout or an editable install: ``ui/`` next to the package).
 APP = Path(__file__).resolve().parent.parent / "ui" / "app.py"
+#: Starts Streamlit's server with the dashboard's fixes applied first (``ui/server.py``).
+SERVER = APP.with_name("server.py")
 
 
 def command(home: Path | None, host: str, port: int, allow_launch: bool) -> list[str]:
-    """The ``streamlit run`` command line the ``ui`` command runs."""
+    """The ``streamlit run`` command line the ``ui`` command runs (through ``ui/server.py``)."""
     return [
         sys.executable,
-        "-m",
-        "streamlit",
+        str(SERVER),
         "run",
         str(APP),
         "--server.address",

@@ -18,11 +18,11 @@ def test_ui_command_is_registered_with_its_options() -> None:
 
 def test_streamlit_command_line() -> None:
     cmd = _cli_ui.command(None, "127.0.0.1", 8501, False)
-    assert cmd[1:4] == ["-m", "streamlit", "run"] and cmd[4] == str(_cli_ui.APP)
-    args = dict(zip(cmd[5::2], cmd[6::2], strict=False))
+    assert cmd[1:3] == [str(_cli_ui.SERVER), "run"] and cmd[3] == str(_cli_ui.APP)  # streamlit run, fixed first
+    args = dict(zip(cmd[4::2], cmd[5::2], strict=False))
     assert args["--server.address"] == "127.0.0.1" and args["--server.port"] == "8501"
     assert args["--server.headless"] == "true" and args["--browser.gatherUsageStats"] == "false"
-    assert _cli_ui.APP.is_file()
+    assert _cli_ui.APP.is_file() and _cli_ui.SERVER.is_file()
 
 
 def test_ui_passes_the_workspace_and_launch_mode_in_the_environment(monkeypatch, tmp_path) -> None:  # noqa: ANN001
