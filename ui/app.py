@@ -35,10 +35,17 @@ import optuna  # noqa: E402
 import streamlit as st  # noqa: E402
 
 from ui import data, nav  # noqa: E402
+from ui.server import fix_image_responses  # noqa: E402
 
+fix_image_responses()  # `streamlit run ui/app.py` too (`workbench ui` applies it before the server starts)
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-st.set_page_config(page_title="Workbench", layout="wide")
+st.set_page_config(page_title="Workbench", page_icon=str(ROOT / "ui" / "favicon.png"), layout="wide")
 navigation = st.navigation(nav.build(allow_launch=data.allow_launch()))
+# Links between pages (st.page_link) look like links, not like plain text.
+st.html(
+    "<style>[data-testid=stMain] [data-testid=stPageLink-NavLink] *{color:#1c6dd0 !important}"
+    "[data-testid=stMain] [data-testid=stPageLink-NavLink]:hover p{text-decoration:underline}</style>"
+)
 with st.sidebar:
     st.caption(f"workspace `{data.home()}`")
     if data.allow_launch():

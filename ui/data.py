@@ -141,6 +141,16 @@ def importance(name: str, method: str = "ped-anova", objective: int = 0) -> pd.D
     return _importance(home(), name, stamp(), method, objective)
 
 
+@st.cache_data(show_spinner=False, max_entries=16)
+def _what_matters(h: str, name: str, stamp: Any, objective: int) -> list[rm.Finding]:
+    return rm.what_matters(_experiment(h, name, stamp), _importance(h, name, stamp, "ped-anova", objective), objective)
+
+
+def what_matters(name: str, objective: int = 0) -> list[rm.Finding]:
+    """The top parameters by importance (PED-ANOVA) with the range of the best trials, one sentence each."""
+    return _what_matters(home(), name, stamp(), objective)
+
+
 @st.cache_data(show_spinner=False, max_entries=64)
 def _filtered(h: str, name: str, stamp: Any, states: tuple[str, ...], expression: str) -> pd.DataFrame:
     trials = _experiment(h, name, stamp).trials
@@ -181,8 +191,9 @@ def _figure(h: str, name: str, stamp: Any, kind: str, options: tuple[tuple[str, 
     data = _experiment(h, name, stamp)
     opts = dict(options)
     t = data.trials
-    objective = data.objective_column(opts.pop("objective", 0))
-    direction = data.directions[0] if data.directions else "minimize"
+    index = opts.pop("objective", 0)  # which objective of a multi-objective experiment
+    objective = data.objective_column(index)
+    direction = data.directions[index] if index < len(data.directions) else "minimize"
     logs = [p for p in data.params if data.log_scale(p)]
     if kind == "history":
         return figures.history(t, objective, direction, **opts)
@@ -227,8 +238,8 @@ def _figure(h: str, name: str, stamp: Any, kind: str, options: tuple[tuple[str, 
             t, data.objectives, data.directions, _pareto(h, name, stamp, tuple(data.objectives))
         )
     if kind == "importance":
-        imp = _importance(h, name, stamp, opts.get("method", "ped-anova"), 0)
-        return figures.importance(imp, imp.attrs.get("note", ""))
+        imp = _importance(h, name, stamp, opts.get("method", "ped-anova"), index)
+        return figures.importance(imp, imp.attrs.get("note", ""), objective=objective[len("metrics.") :])
     raise ValueError(f"unknown figure {kind!r}")
 
 

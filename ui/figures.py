@@ -14,7 +14,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+import plotly.io as pio
 from plotly.subplots import make_subplots
+
+from workbench.format import format_value
 
 #: Above this many points a scatter trace is drawn with WebGL.
 GL_THRESHOLD = 2000
@@ -40,7 +43,20 @@ STATE_COLORS = {
     "Created": "#9e9e9e",
 }
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
-_LAYOUT = {"margin": {"l": 50, "r": 20, "t": 40, "b": 40}, "template": "plotly_white", "height": 420}
+
+
+def _template() -> go.layout.Template:
+    """plotly_white with legible axes on every chart: exponents written as ``1e-06`` (not plotly's SI ``1µ``,
+    in tick labels and hover values alike) and margins that grow to fit tick labels and axis titles."""
+    template = go.layout.Template(pio.templates["plotly_white"])
+    axis = {"exponentformat": "e", "automargin": True, "title": {"standoff": 8}}
+    template.layout.xaxis.update(axis)
+    template.layout.yaxis.update(axis)
+    return template
+
+
+TEMPLATE = _template()
+_LAYOUT = {"margin": {"l": 50, "r": 20, "t": 40, "b": 40}, "template": TEMPLATE, "height": 420}
 
 
 def scatter_class(n: int) -> type:
@@ -234,12 +250,17 @@ def _dimension(
         lo, hi = np.nanmin(logs), np.nanmax(logs)
         ticks = np.arange(math.floor(lo), math.ceil(hi) + 1)
         dim.update(
-            values=logs, tickvals=ticks.tolist(), ticktext=[f"1e{int(t)}" for t in ticks], label=f"{label} (log)"
+            values=logs,
+            range=[float(ticks[0]), float(max(ticks[-1], ticks[0] + 1))],  # whole decades: no tick off the axis
+            tickvals=ticks.tolist(),
+            ticktext=[format_value(10.0 ** int(t)) for t in ticks],
+            label=f"{label} (log)",
         )
         if constraint is not None:
             dim["constraintrange"] = [math.log10(max(constraint[0], 1e-300)), math.log10(max(constraint[1], 1e-300))]
         return dim
     dim["values"] = arr
+    dim["tickformat"] = ".4~g"  # 4 significant digits, an exponent for tiny or huge values
     if constraint is not None:
         dim["constraintrange"] = list(constraint)
     return dim
@@ -288,36 +309,52 @@ def parallel_coordinates(
                 "colorscale": "Viridis",
                 "reversescale": direction == "minimize",
                 "showscale": True,
-                "colorbar": {"title": {"text": _label(objective)}},
+                "colorbar": {"title": {"text": _label(objective)}, "x": 1.04},
             },
+            # Plain labels: plotly's default white text shadow smears them in a browser without GPU.
+            labelfont={"size": 13, "shadow": "none"},
+            tickfont={"size": 11, "shadow": "none"},
+            rangefont={"size": 10, "shadow": "none", "color": "#777"},
         )
     )
     fig.update_layout(
-        title=f"{title} ({total:,} succeeded trials{note})",
-        **{**_LAYOUT, "margin": {"l": 60, "r": 60, "t": 80, "b": 30}},
+        # The title sits at the top of the figure; axis names and ranges get their own band under it.
+        title={
+            "text": f"{title} ({total:,} succeeded trials{note})",
+            "y": 0.985,
+            "yref": "container",
+            "yanchor": "top",
+        },
+        **{**_LAYOUT, "height": 460, "margin": {"l": 70, "r": 90, "t": 110, "b": 30}},
     )
     return fig
 
 
-def importance(frame: pd.DataFrame, note: str = "") -> go.Figure:
-    """Horizontal bars of parameter importance."""
-    title = "Parameter importance"
+def importance(frame: pd.DataFrame, note: str = "", objective: str = "") -> go.Figure:
+    """Horizontal bars of parameter importance for ``objective``, each labelled with its value; ``note`` (under the
+    title) names the method and how many trials it used (see :func:`workbench.readmodel.param_importance`)."""
+    title = f"Parameter importance for {objective}" if objective else "Parameter importance"
     if frame.empty:
         return _empty(title, note or "not enough trials")
     f = frame.iloc[::-1]
+    values = f["importance"].astype(float)
     fig = go.Figure(
         go.Bar(
-            x=f["importance"],
+            x=values,
             y=f["param"],
             orientation="h",
             marker_color="#1f77b4",
-            hovertemplate="%{y}: %{x:.3f}<extra></extra>",
+            text=[format_value(v, 2) for v in values],
+            textposition="outside",
+            cliponaxis=False,
+            hovertemplate="%{y}: %{x:.4f}<extra></extra>",
         )
     )
+    fig.update_xaxes(range=[0, max(1e-9, float(values.max())) * 1.15])
     fig.update_layout(
         title=f"{title}<br><sup>{note}</sup>" if note else title,
-        xaxis_title="importance",
-        **{**_LAYOUT, "height": max(250, 60 + 28 * len(f))},
+        xaxis_title="importance (sums to 1)",
+        **{**_LAYOUT, "height": max(250, 90 + 28 * len(f)), "margin": {"l": 50, "r": 40, "t": 60, "b": 40}},
     )
     return fig
 
@@ -707,12 +744,33 @@ def history_overlay(histories: dict[str, tuple[pd.DataFrame, str, str]]) -> go.F
     return fig
 
 
+def logged_once(frame: pd.DataFrame, label: str = "label") -> list[str]:
+    """The metrics of a long ``metric``/``step``/``value`` table with one value per ``label`` (logged once, or the
+    same final value logged again): values, not histories (a chart would draw each as a flat line).
+
+    Example:
+        >>> logged_once(pd.DataFrame({"metric": ["f1", "f1", "loss", "loss"], "step": [0, 1, 1, 2],
+        ...                           "value": [0.7, 0.7, 2.0, 1.0], "label": "t"}))
+        ['f1']
+    """
+    if frame.empty:
+        return []
+    distinct = frame.groupby(["metric", label], sort=False)["value"].nunique().groupby(level=0, sort=False).max()
+    return [str(m) for m in distinct.index[distinct <= 1]]
+
+
 def curves(frame: pd.DataFrame, *, label: str = "label", title: str = "Learning curves") -> go.Figure:
-    """One line per ``label`` from a long table with ``step``/``value`` columns, one panel per ``metric`` if present."""
+    """One line per ``label`` from a long table with ``step``/``value`` columns, one panel per ``metric`` if present.
+
+    Each panel names its metric on the y axis and ``step`` on the x axis (no subplot titles to collide with
+    tick labels); metrics logged once per label belong next to the chart as values (:func:`logged_once`).
+    """
     if frame.empty:
         return _empty(title, "no metric history")
     metrics = list(dict.fromkeys(frame["metric"])) if "metric" in frame.columns else [None]
-    fig = make_subplots(rows=len(metrics), cols=1, subplot_titles=[m or "" for m in metrics], vertical_spacing=0.08)
+    rows = len(metrics)
+    height = 250 * rows + 90
+    fig = make_subplots(rows=rows, cols=1, vertical_spacing=min(0.3, 70 / height) if rows > 1 else 0.0)
     labels = list(dict.fromkeys(frame[label]))
     for r, metric in enumerate(metrics, start=1):
         part = frame if metric is None else frame[frame["metric"] == metric]
@@ -727,14 +785,17 @@ def curves(frame: pd.DataFrame, *, label: str = "label", title: str = "Learning 
                     mode="lines+markers",
                     name=str(name),
                     legendgroup=str(name),
-                    showlegend=r == 1,
+                    showlegend=r == 1 and len(labels) > 1,
                     line={"color": PALETTE[i % len(PALETTE)]},
                     marker={"size": 4},
+                    hovertemplate=f"{name}<br>step %{{x}}<br>{metric or 'value'} %{{y}}<extra></extra>",
                 ),
                 row=r,
                 col=1,
             )
-    fig.update_layout(title=title, **{**_LAYOUT, "height": 280 * len(metrics) + 80})
+        fig.update_yaxes(title_text=metric or "value", row=r, col=1)
+        fig.update_xaxes(title_text="step", row=r, col=1)
+    fig.update_layout(title=title, **{**_LAYOUT, "height": height, "margin": {"l": 60, "r": 20, "t": 50, "b": 40}})
     return fig
 
 

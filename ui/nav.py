@@ -40,7 +40,8 @@ def go(key: str, **params: Any) -> None:
 
 
 def link(key: str, label: str, **params: Any) -> None:
-    st.page_link(page(key), label=label, query_params=_params(params))
+    """A link to a page of the app with query parameters (opens in this tab; styled as a link by ``app.py``)."""
+    st.page_link(page(key), label=label, query_params=_params(params), icon=":material/arrow_forward:")
 
 
 def _params(params: dict[str, Any]) -> dict[str, str]:

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 import math
+import re
+from collections.abc import Iterable
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 import streamlit.components.v1 as components
+from pandas.io.formats.style import Styler
 
 from ui import data, figures, nav
 from workbench import readmodel as rm
+from workbench.format import format_distinct, format_value
 
 STATE_MARK = {
     "Succeeded": "green",
@@ -46,12 +50,58 @@ def duration(seconds: Any) -> str:
     return f"{s // 3600}h{s % 3600 // 60:02d}m"
 
 
-def value(v: Any) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "-"
-    if isinstance(v, float):
-        return f"{v:.6g}"
-    return str(v)
+#: Every ASCII punctuation character: CommonMark lets each be escaped with a backslash (then shown as itself).
+_MARKDOWN_PUNCTUATION = re.compile(r"[!-/:-@\[-`{-~]")
+
+
+def plain(text: Any) -> str:
+    r"""``text`` (written by a step, or from a URL) as Markdown that shows it literally.
+
+    Streamlit renders Markdown in every ``st.markdown``, ``st.error``, ``st.caption``, ...: a failure message
+    such as ``![x](http://host/p.png)`` would make the viewer's browser fetch that image, and ``:red[..]`` or
+    ``$..$`` would be rendered. Escaped, it is only text.
+
+    Example:
+        >>> print(plain("![x](p.png) *hi*"))
+        \!\[x\]\(p\.png\) \*hi\*
+    """
+    return _MARKDOWN_PUNCTUATION.sub(lambda m: "\\" + m.group(0), str(text)).replace("\n", "  \n")
+
+
+def formatted(frame: pd.DataFrame, columns: Iterable[str] | None = None) -> Styler:
+    """``frame`` for ``st.dataframe`` with its numbers shown by :func:`workbench.format.format_value` (the values
+    underneath stay whole: sorting a column sorts numbers, the CSV download has every digit).
+
+    ``columns``: which columns to format (default: every numeric or mixed one; never booleans or dates).
+    """
+    chosen = list(frame.columns) if columns is None else [c for c in columns if c in frame.columns]
+    keep = [
+        c
+        for c in chosen
+        if not pd.api.types.is_bool_dtype(frame[c]) and not pd.api.types.is_datetime64_any_dtype(frame[c])
+    ]
+    return frame.style.format(format_value, subset=keep)
+
+
+#: Background of the rows of a side-by-side table that differ from the baseline.
+DIFFERS = "background-color: #fff1c2"
+
+
+def differences(table: pd.DataFrame) -> Styler:
+    """A side-by-side table (:func:`workbench.readmodel.side_by_side`) to show: values read by the one formatter
+    (numbers that differ keep enough digits to read differently), the rows that differ from the baseline
+    highlighted instead of a True/False column."""
+    differs = table["differs"] if "differs" in table.columns else pd.Series(False, index=table.index)
+    values = table.drop(columns=["differs"], errors="ignore")
+    labels = [c for c in values.columns if not str(c).startswith("Δ ")]
+    shown = pd.DataFrame(
+        [format_distinct(list(row)) for row in values[labels].itertuples(index=False, name=None)],
+        index=values.index,
+        columns=labels,
+    )
+    for column in values.columns.difference(labels, sort=False):
+        shown[column] = values[column].map(lambda v: "" if v is None else format_value(v))
+    return shown.style.apply(lambda row: [DIFFERS if differs[row.name] else ""] * len(row), axis=1)
 
 
 def no_experiments() -> None:
@@ -61,14 +111,44 @@ def no_experiments() -> None:
     )
 
 
+def not_found(
+    what: str, wanted: Any, known: list[Any], link: Any | None = None, where: str = "", listing: str = ""
+) -> None:
+    """Say that ``wanted`` (from the URL) is not a known ``what`` (``where``: e.g. " in quad-ui"), list the known
+    ones, and stop the page there: nothing else is shown in its place.
+
+    ``link(item)`` renders one known item as a link (default: a plain list); ``listing`` heads the list.
+    """
+    st.error(f"{what.capitalize()} **{plain(wanted)}** not found{plain(where)}.")
+    if not known:
+        st.stop()
+    shown = known[:30]
+    more = f" (the first 30 of {len(known):,})" if len(known) > 30 else ""
+    st.markdown(f"{listing or what.capitalize() + 's' + plain(where)}{more}:")
+    if link is None:
+        st.markdown(", ".join(plain(k) for k in shown))
+    else:
+        for item in shown:
+            link(item)
+    st.stop()
+
+
 def pick_experiment(key: str = "experiment") -> str | None:
-    """A selectbox of experiments; the default comes from ``?name=`` (or ``?experiment=``) or the last one picked."""
+    """A selectbox of experiments; the default comes from ``?name=`` (or ``?experiment=``) or the last one picked.
+
+    A name in the URL that is not an experiment stops the page with "not found" (never shows another one).
+    """
     exps = data.experiments()
     if exps.empty:
         no_experiments()
         return None
     names = exps["name"].tolist()
-    wanted = nav.param("name") or nav.param("experiment") or st.session_state.get("last_experiment")
+    from_url = nav.param("name") or nav.param("experiment")
+    if from_url is not None and from_url not in names:
+        page = key if key in nav.PAGES else "experiment"  # links to the same page, for another experiment
+        param = "name" if page == "experiment" else "experiment"
+        not_found("experiment", from_url, names, lambda n: nav.link(page, n, **{param: n}), " in this workspace")
+    wanted = from_url or st.session_state.get("last_experiment")
     index = names.index(wanted) if wanted in names else 0
     name = st.selectbox("Experiment", names, index=index, key=f"pick_{key}")
     st.session_state["last_experiment"] = name
@@ -78,8 +158,11 @@ def pick_experiment(key: str = "experiment") -> str | None:
 # ------------------------------------------------------------------ trial table
 
 
-def trial_table(trials: pd.DataFrame, exp: rm.ExperimentData, key: str) -> list[int]:
-    """The trial table: sort, page (:data:`data.PAGE_SIZE` rows), CSV download; returns the selected trial numbers."""
+def trial_table(trials: pd.DataFrame, exp: rm.ExperimentData, key: str, objective: int = 0) -> list[int]:
+    """The trial table: sort, page (:data:`data.PAGE_SIZE` rows), CSV download; returns the selected trial numbers.
+
+    Sorted by ``objective`` (an index into ``exp.objectives``) at first, best first; numbers shown by the one
+    formatter (:func:`formatted`)."""
     cols = st.columns([2, 1, 1, 1])
     sortable = [
         "number",
@@ -87,11 +170,13 @@ def trial_table(trials: pd.DataFrame, exp: rm.ExperimentData, key: str) -> list[
         "duration_s",
         "started",
     ]
-    default_sort = exp.objective_column() if exp.objective_column() in sortable else "number"
+    first = exp.objective_column(objective)
+    default_sort = first if first in sortable else "number"
     sort_by = cols[0].selectbox("Sort by", sortable, index=sortable.index(default_sort), key=f"{key}_sort")
-    ascending_default = not (sort_by == exp.objective_column() and exp.directions[:1] == ["maximize"])
+    direction = exp.directions[objective] if objective < len(exp.directions) else "minimize"
+    ascending_default = not (sort_by == first and direction == "maximize")
     ascending = cols[1].toggle("Ascending", value=ascending_default, key=f"{key}_asc")
-    view = trials.sort_values(sort_by, ascending=ascending, na_position="last", kind="stable")
+    view = rm.sort_trials(trials, sort_by, ascending=ascending)  # by a metric: succeeded trials first
     pages = max(1, math.ceil(len(view) / data.PAGE_SIZE))
     page = int(cols[2].number_input(f"Page (of {pages})", 1, pages, 1, key=f"{key}_page")) if pages > 1 else 1
     cols[3].download_button(
@@ -102,22 +187,39 @@ def trial_table(trials: pd.DataFrame, exp: rm.ExperimentData, key: str) -> list[
         key=f"{key}_csv",
     )
     part = view.iloc[(page - 1) * data.PAGE_SIZE : page * data.PAGE_SIZE]
-    shown = part.drop(columns=["run_id", "imported"] + ([] if part["message"].astype(bool).any() else ["message"]))
-    shown = shown.rename(columns=lambda c: c.split(".", 1)[1] if c.startswith(("params.", "metrics.")) else c)
+    # Fits the page: no finish time (start + duration say it), no run id; the CSV download has every column.
+    hidden = ["run_id", "imported", "finished"] + ([] if part["message"].astype(bool).any() else ["message"])
+    shown = part.drop(columns=hidden)
+    values = [c for c in shown.columns if c.startswith(("params.", "metrics."))]
+    short = {c: c.split(".", 1)[1] for c in values}
+    renamed = [short.get(c, c) for c in shown.columns]
+    if len(set(renamed)) == len(renamed):  # bare names, unless a parameter and a metric share one
+        shown, values = shown.rename(columns=short), list(short.values())
     event = st.dataframe(
-        shown,
+        formatted(shown, values),
         hide_index=True,
         on_select="rerun",
         selection_mode="multi-row",
         key=f"{key}_df",
         column_config={
-            "number": st.column_config.NumberColumn("trial", format="%d"),
-            "duration_s": st.column_config.NumberColumn("duration (s)", format="%.2f"),
-            "started": st.column_config.DatetimeColumn("started (UTC)", format="YYYY-MM-DD HH:mm:ss"),
-            "finished": st.column_config.DatetimeColumn("finished (UTC)", format="YYYY-MM-DD HH:mm:ss"),
+            "number": st.column_config.NumberColumn("trial", format="%d", width="small"),
+            "duration_s": st.column_config.NumberColumn("duration (s)", format="%.2f", width="small"),
+            "started": st.column_config.DatetimeColumn("started (UTC)", format="MM-DD HH:mm:ss", width="small"),
+            "intermediate_steps": st.column_config.NumberColumn(
+                "reports", format="%d", width="small", help="intermediate values reported"
+            ),
         },
     )
-    st.caption(f"{len(view):,} trials" + (f", page {page} of {pages}" if pages > 1 else ""))
+    ranked = sort_by.startswith("metrics.") and (view["state"] != "Succeeded").any()
+    st.caption(
+        f"{len(view):,} trials"
+        + (f", page {page} of {pages}" if pages > 1 else "")
+        + (
+            " · succeeded trials first: a pruned or failed trial's value is its last report, not a result"
+            if ranked
+            else ""
+        )
+    )
     rows = list(getattr(getattr(event, "selection", None), "rows", []) or [])
     return [int(part.iloc[r]["number"]) for r in rows if r < len(part)]
 
@@ -140,7 +242,7 @@ def trial_actions(name: str, numbers: list[int], key: str) -> None:
 def render_preview(p: rm.Preview, key: str, height: int = 420) -> None:
     """Show an artifact preview according to its kind."""
     size = f"{p.size:,} bytes" if p.size else ""
-    st.caption(" · ".join(x for x in (f"`{p.name}`", p.kind, size, p.note) if x))
+    st.caption(" · ".join(plain(x) for x in (p.name, p.kind, size, p.note) if x))
     if p.kind == "table":
         st.dataframe(p.data, height=min(height, 40 + 35 * len(p.data)), key=f"{key}_tbl")
     elif p.kind == "image":
@@ -154,7 +256,8 @@ def render_preview(p: rm.Preview, key: str, height: int = 420) -> None:
         st.json(p.data, expanded=2)
     elif p.kind == "markdown":
         with st.container(border=True):
-            st.markdown(p.data)  # Streamlit escapes HTML in Markdown (unsafe_allow_html is off)
+            st.html(rm.markdown_html(p.data))  # no image or link: the page fetches nothing a step chose
+        st.caption("Images and links in Markdown artifacts are shown as their addresses: nothing is fetched.")
     elif p.kind == "html":
         components.html(rm.html_sandbox(p.data, height=height), height=height + 20, scrolling=True)
         st.caption("HTML is shown in a sandboxed frame: scripts do not run.")
@@ -172,7 +275,7 @@ def render_preview(p: rm.Preview, key: str, height: int = 420) -> None:
         else:
             st.dataframe(files, hide_index=True, key=f"{key}_files")
     else:
-        st.write(p.note or "binary file")
+        st.text(p.note or "binary file")
 
 
 def _numbers(d: dict[str, Any]) -> dict[str, float]:
@@ -192,7 +295,7 @@ def artifact_viewer(artifact: dict[str, Any], key: str) -> None:
         else:
             render_preview(p, key)
     except rm.ArtifactAccessError as err:
-        st.error(f"not shown: {err}")
+        st.error(f"not shown: {plain(err)}")
 
 
 def compare_previews(left: rm.Preview, right: rm.Preview, labels: tuple[str, str], key: str) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from conftest import REPO
+from ui_helpers import OUTSIDE
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -33,6 +34,8 @@ ARGS = [
     "--no-first-run",
 ]
 OUTPUT = REPO / "tests" / "_output"
+#: The log file of each running server (by its URL): what ``workbench ui`` printed.
+SERVER_LOGS: dict[str, Path] = {}
 RENDERED = """() => {
   const app = document.querySelector('[data-testid=stApp]');
   if (!app || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
@@ -70,6 +73,7 @@ def server(ui_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
+    SERVER_LOGS[url] = log
     try:
         deadline = time.monotonic() + 90
         while True:
@@ -210,3 +214,78 @@ def test_artifact_previews_and_html_sandbox(server: str, page: Any) -> None:
     page.get_by_role("tab", name="Pipeline").click()
     page.get_by_text("Pipeline").first.wait_for()
     shot(page, "18-trial-pipeline-graph")
+
+
+def test_no_server_error_for_the_favicon_or_images_and_links_look_like_links(server: str, page: Any) -> None:
+    """``GET /favicon.png`` and the images an artifact preview shows answer 200 (Streamlit 1.60's gzip middleware
+    under Starlette 1.x answered 500 with an ASGI traceback in the terminal, on every page load); links between
+    pages (st.page_link) are coloured like links, not like the text around them."""
+    with urllib.request.urlopen(f"{server}/favicon.png", timeout=30) as r:  # noqa: S310
+        assert r.status == 200 and r.headers["Content-Type"] == "image/png" and r.read(8) == b"\x89PNG\r\n\x1a\n"
+    errors: list[tuple[int, str]] = []
+    page.on("response", lambda r: errors.append((r.status, r.url)) if r.status >= 500 else None)
+    page.goto(server + "/trial?experiment=zoo-mo&trial=0&artifact=make/image")
+    wait_rendered(page)
+    link = page.locator("[data-testid=stMain] [data-testid=stPageLink-NavLink]").first
+    link.wait_for(timeout=30_000)
+    assert link.locator("p").first.evaluate("e => getComputedStyle(e).color") == "rgb(28, 109, 208)"
+    page.get_by_role("tab", name="Artifacts").click()
+    image = page.locator("[data-testid=stImage] img").first
+    image.wait_for(timeout=30_000)
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=image.element_handle(), timeout=30_000)
+    time.sleep(1.0)
+    assert not errors, errors
+    assert "Traceback" not in SERVER_LOGS[server].read_text(errors="replace")
+
+
+def test_markdown_from_steps_makes_no_outside_request(server: str, page: Any) -> None:
+    """A failure message and a Markdown artifact holding an image, a link and an autolink to an outside address:
+    the pages that show them make no request anywhere but the dashboard."""
+    outside: list[str] = []
+    page.on("request", lambda r: outside.append(r.url) if not r.url.startswith((server, "data:", "blob:")) else None)
+    page.route(f"{OUTSIDE}/**", lambda route: route.abort())  # were one made, it ends at once
+    for path, tab, text in [
+        ("/trial?experiment=hostile-md&trial=0", "Logs", "exited with code 3"),
+        ("/experiment?name=hostile-md&view=Trials", None, "hostile-md"),
+        ("/trial?experiment=zoo-mo&trial=0&artifact=make/notes", "Artifacts", "scale is"),
+    ]:
+        page.goto(server + path)
+        wait_rendered(page)
+        if tab:
+            page.get_by_role("tab", name=tab).click()
+        page.get_by_text(text).first.wait_for(timeout=30_000)
+        shot(page, "19-step-markdown-" + path.split("?")[0].strip("/"))
+    time.sleep(1.0)
+    assert not outside, outside
+    assert page.get_by_text(f"{OUTSIDE}/notes.png").count() >= 1  # the address is shown, as text
+
+
+def test_parallel_coordinates_title_and_ticks_are_legible(server: str, page: Any) -> None:
+    """The title stays above the axis names and ranges; tick labels carry no text shadow (it smears them)."""
+    page.goto(server + "/experiment?name=quad-ui&view=Parallel%20coordinates")
+    wait_rendered(page)
+    found = page.evaluate(
+        """() => {
+      const charts = [...document.querySelectorAll('[data-testid=stPlotlyChart]')];
+      const chart = charts.find(c => c.querySelector('.parcoords'));
+      const box = e => e.getBoundingClientRect();
+      const top = [...chart.querySelectorAll('.axis-title, .axis-extent-top text')].map(e => box(e).top);
+      return {title: box(chart.querySelector('.gtitle')).bottom, top: Math.min(...top),
+              shadows: [...chart.querySelectorAll('.tick text')].map(t => getComputedStyle(t).textShadow)};
+    }"""
+    )
+    assert found["title"] <= found["top"], found
+    assert found["shadows"] and set(found["shadows"]) == {"none"}, set(found["shadows"])
+
+
+def test_trial_table_fits_the_page(server: str, page: Any) -> None:
+    """The trial table of a small experiment needs no horizontal scrolling in a 1200-pixel window."""
+    page.set_viewport_size({"width": 1200, "height": 1600})
+    page.goto(server + "/experiment?name=quad-ui&view=Trials")
+    wait_rendered(page)
+    page.locator("[data-testid=stDataFrame] .dvn-scroller").first.wait_for(timeout=30_000)
+    widths = page.evaluate(
+        "() => [...document.querySelectorAll('[data-testid=stDataFrame] .dvn-scroller')]"
+        ".map(s => [s.scrollWidth, s.clientWidth])"
+    )
+    assert widths and all(scroll <= client for scroll, client in widths), widths

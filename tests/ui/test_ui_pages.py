@@ -2,25 +2,41 @@
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import time
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
+import yaml
 from conftest import store_digests
 from streamlit.testing.v1 import AppTest
-from ui_helpers import open_page
+from ui_helpers import OUTSIDE, open_page
+
+from workbench import readmodel as rm
+from workbench.format import format_value
+from workbench.workspace import Workspace
 
 
 def texts(at: AppTest) -> str:
+    """The page's text as a reader sees it (Markdown's backslash escapes removed)."""
     parts = [m.value for m in at.markdown] + [t.value for t in at.title] + [c.value for c in at.caption]
     parts += [str(i.value) for i in at.info] + [str(e.value) for e in at.error] + [str(s.value) for s in at.success]
-    return "\n".join(parts)
+    parts += [str(w.value) for w in at.warning]
+    return unescape("\n".join(parts))
+
+
+def unescape(markdown: str) -> str:
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown)
 
 
 def test_experiments_page_lists_every_experiment(ui_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     at = open_page(ui_home, monkeypatch)
     frame = at.dataframe[0].value
-    assert set(frame["name"]) == {"quad-ui", "zoo-mo", "sk-ui"}
+    assert set(frame["name"]) == {"quad-ui", "zoo-mo", "sk-ui", "hostile-md"}
     row = frame.set_index("name").loc["quad-ui"]
     assert row["state"] == "Succeeded" and row["trials"] == "8/8" and row["progress"] == 1.0
     assert "Pareto front of" in frame.set_index("name").loc["zoo-mo", "best"]
@@ -108,7 +124,7 @@ def _keys(at: AppTest) -> list[str]:
 def test_compare_trials(ui_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     at = open_page(ui_home, monkeypatch, "compare", trials="zoo-mo:0,zoo-mo:1")
     table = at.dataframe[0].value
-    assert {"zoo-mo:0", "zoo-mo:1", "differs"} <= set(table.columns)
+    assert {"zoo-mo:0", "zoo-mo:1"} <= set(table.columns)
     at.toggle(key="cmp_diff").set_value(True).run()
     diff = at.dataframe[0].value
     assert "params.scale" in diff.index and "state" not in diff.index
@@ -193,7 +209,7 @@ def test_new_experiment_page_only_in_launch_mode(ui_copy: Path, monkeypatch: pyt
     assert "valid: experiment" in texts(at)
     bad = at.text_area(key="new_yaml").value.replace("max: '5.0'", "max: '-9'", 1)
     at.text_area(key="new_yaml").input(bad).run()
-    errors = [str(e.value) for e in at.error]
+    errors = [unescape(str(e.value)) for e in at.error]
     assert errors and "spec.parameters[0].feasibleSpace" in errors[0]
     assert at.button(key="new_launch").disabled
 
@@ -272,3 +288,248 @@ def test_parallel_coordinates_range_selection_feeds_the_trial_table(
     assert x_dim["constraintrange"] == pytest.approx([lo, mid])
     links = [str(el.proto.query_string) for el in at.get("page_link")]
     assert any("view=Trials" in q and "filter=" in q for q in links)
+
+
+# ---------------------------------------------------------------- the dashboard toured as a data scientist would
+
+
+def _chart(at: AppTest, key: str) -> dict[str, Any]:
+    """The plotly figure (as JSON) of the chart with widget key ``key``."""
+    charts = [c for c in at.get("plotly_chart") if key in c.proto.id]
+    assert charts, f"no chart {key}"
+    return json.loads(charts[0].proto.spec)
+
+
+def _display_values(at: AppTest, key: str) -> pd.DataFrame:
+    """What a dataframe shows (the display values of its Styler), not the values underneath."""
+    from streamlit import dataframe_util
+
+    frame = next(d for d in at.dataframe if key in d.proto.id)
+    assert frame.proto.arrow_data.styler.display_values, "no display values: the numbers are shown unformatted"
+    return dataframe_util.convert_arrow_bytes_to_pandas_df(frame.proto.arrow_data.styler.display_values)
+
+
+def test_multi_objective_views_follow_the_objective_selector(ui_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """History, parallel coordinates, importance and the summary show the objective chosen, not always the first;
+    the header names every objective."""
+    at = open_page(ui_home, monkeypatch, "experiment", name="zoo-mo", view="History")
+    assert "minimize loss, minimize size" in texts(at).replace("**", "")
+    assert _chart(at, "hist_chart")["layout"]["yaxis"]["title"]["text"] == "loss"
+    at.selectbox(key="exp_objective").set_value(1).run()
+    assert _chart(at, "hist_chart")["layout"]["yaxis"]["title"]["text"] == "size"
+    assert "What matters for size" in texts(at).replace("**", "")
+    at.radio(key="exp_view").set_value("Parallel coordinates").run()
+    assert _chart(at, "pc_chart")["data"][0]["dimensions"][-1]["label"] == "size"
+    at.radio(key="exp_view").set_value("Importance").run()
+    assert "Parameter importance for size" in _chart(at, "imp_chart")["layout"]["title"]["text"]
+    at = open_page(ui_home, monkeypatch, "experiment", name="zoo-mo", view="History", objective="size")
+    assert at.selectbox(key="exp_objective").value == 1
+
+
+def test_experiment_page_opens_with_a_summary_card(ui_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The best trial (value, parameters, a link), what matters (top parameters with the best range, one sentence
+    each) and the state of the sweep, without a click."""
+    exp = rm.ReadModel(Workspace.at(ui_home)).experiment("quad-ui")
+    best = exp.summary["best_trial"]
+    row = exp.trials.set_index("number").loc[best]
+    at = open_page(ui_home, monkeypatch, "experiment", name="quad-ui")
+    body = texts(at).replace("**", "")
+    assert f"Best trial: {best}" in body and f"loss = {format_value(row['metrics.loss'])}" in body
+    assert f"x = {format_value(row['params.x'])}" in body and f"y = {format_value(row['params.y'])}" in body
+    assert "8 of 8 trials finished" in body and "4 pruned" in body
+    assert "What matters for loss" in body
+    sentences = [line for line in body.splitlines() if "(importance " in line]
+    assert len(sentences) == 2 and all("searched -5 to 5" in line for line in sentences), sentences
+    assert any(f"trial={best}" in str(link.proto.query_string) for link in at.get("page_link"))
+
+
+def test_importance_shows_values_method_trials_and_a_caution(ui_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_page(ui_home, monkeypatch, "experiment", name="quad-ui", view="Importance")
+    fig = _chart(at, "imp_chart")
+    assert "PED-ANOVA on 4 succeeded trials" in fig["layout"]["title"]["text"]
+    importance = rm.param_importance(rm.ReadModel(Workspace.at(ui_home)).experiment("quad-ui"))
+    expected = [format_value(v, 2) for v in importance["importance"][::-1]]  # drawn bottom up
+    assert fig["data"][0]["text"] == expected  # each bar says its value
+    assert any("only 4 succeeded trials" in unescape(str(w.value)) for w in at.warning)
+    both = next(d.value for d in at.dataframe if "fANOVA" in d.value.columns)  # both methods side by side
+    assert list(both.columns) == ["PED-ANOVA", "fANOVA"] and set(both.index) == {"x", "y"}
+    assert any("disagree" in str(i.value) for i in at.info) == (both["PED-ANOVA"].idxmax() != both["fANOVA"].idxmax())
+
+
+@pytest.mark.parametrize(
+    ("page", "params", "message"),
+    [
+        ("experiment", {"name": "../../etc"}, "Experiment ../../etc not found"),
+        ("experiment", {"name": "no-such-experiment"}, "Experiment no-such-experiment not found"),
+        ("trial", {"experiment": "quad-ui", "trial": 99999}, "Trial 99999 not found in quad-ui"),
+        ("trial", {"experiment": "quad-ui", "trial": "x"}, "Trial x not found in quad-ui"),
+        ("compare", {"trials": "quad-ui:99999,zoo-mo:0"}, "Trial quad-ui:99999 not found"),
+        ("compare", {"experiments": "quad-ui,no-such-experiment"}, "Experiment no-such-experiment not found"),
+        ("lineage", {"experiment": "sk-ui", "artifact": 99999999}, "Artifact 99999999 not found in sk-ui"),
+        ("lineage", {"experiment": "sk-ui", "trial": 7}, "Trial 7 not found in sk-ui"),
+    ],
+)
+def test_unknown_ids_in_the_url_say_not_found(
+    ui_home: Path, monkeypatch: pytest.MonkeyPatch, page: str, params: dict[str, Any], message: str
+) -> None:
+    """Nothing else is substituted: no other experiment's title, no chart, no table; the known ones are offered."""
+    at = open_page(ui_home, monkeypatch, page, **params)
+    errors = [unescape(str(e.value)).replace("**", "") for e in at.error]
+    assert any(message in e for e in errors), errors
+    assert not at.get("plotly_chart") and not at.dataframe
+    assert not [t.value for t in at.title if t.value not in ("Compare", "Lineage")]
+    assert at.get("page_link")  # the known experiments (or trials, artifacts) to pick from
+
+
+def test_unknown_artifact_of_a_trial_says_not_found(ui_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_page(ui_home, monkeypatch, "trial", experiment="zoo-mo", trial=0, artifact="make/nope")
+    assert any("Artifact make/nope not found in trial 0" in unescape(str(e.value)).replace("**", "") for e in at.error)
+    with pytest.raises(KeyError):
+        at.selectbox(key="tr_art")  # no other artifact is previewed in its place
+
+
+def test_trial_table_ranks_pruned_trials_after_results(ui_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pruned trial's loss is its last intermediate value: sorted by loss (either way), never among the results."""
+    at = open_page(ui_home, monkeypatch, "experiment", name="quad-ui", view="Trials")
+    for ascending in (True, False):
+        at.toggle(key="tt_asc").set_value(ascending).run()
+        states = list(at.dataframe[0].value["state"])
+        succeeded = states.count("Succeeded")
+        assert succeeded and states[:succeeded] == ["Succeeded"] * succeeded, (ascending, states)
+        losses = list(at.dataframe[0].value["loss"])[:succeeded]
+        assert losses == sorted(losses, reverse=not ascending)
+
+
+def test_trial_table_shows_small_values_with_an_exponent(ui_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """alpha = 1.7e-06 reads as such (one formatter), not rounded to 0.000002; the value underneath stays whole."""
+    at = open_page(ui_home, monkeypatch, "experiment", name="sk-ui", view="Trials")
+    alpha = float(at.dataframe[0].value["alpha"].iloc[0])
+    assert alpha < 1e-5
+    shown = _display_values(at, "tt_df")
+    assert shown["alpha"].iloc[0] == format_value(alpha) and "e-0" in shown["alpha"].iloc[0]
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ['state == "a" * 300000000', "x > 1/0", "x > " + "-" * 1500 + "1", "x > " + "9" * 1500],
+)
+def test_trial_filter_refuses_what_it_cannot_evaluate(
+    ui_home: Path, monkeypatch: pytest.MonkeyPatch, expression: str
+) -> None:
+    """A filter that would build gigabytes, divide by zero, nest deeply or hold a huge number: a message, never a
+    traceback (and nothing built)."""
+    at = open_page(ui_home, monkeypatch, "experiment", name="quad-ui", view="Trials")
+    at.text_input(key="tt_expr").input(expression).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(str(e.value).startswith("filter:") for e in at.error)
+
+
+def test_trial_page_draws_each_metric_history_once(ui_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One chart of MLflow's histories (axis titles, no subplot titles), no second copy of the objective's curve;
+    metrics logged once are values, not flat lines."""
+    at = open_page(ui_home, monkeypatch, "trial", experiment="sk-ui", trial=0)
+    assert not [c for c in at.get("plotly_chart") if "tr_inter" in c.proto.id]
+    fig = _chart(at, "tr_hist")
+    panels = {t["yaxis"] for t in fig["data"]}
+    y_titles = {k: v["title"]["text"] for k, v in fig["layout"].items() if k.startswith("yaxis")}
+    assert len(y_titles) == len(panels) and "accuracy" in y_titles.values()
+    assert all(v["title"]["text"] == "step" for k, v in fig["layout"].items() if k.startswith("xaxis"))
+    assert not fig["layout"].get("annotations")  # no subplot titles to collide with tick labels
+    once = {m.label: m.value for m in at.metric}
+    assert "f1" in once and "f1" not in y_titles.values()  # one value (logged more than once): a number
+
+
+def test_parallel_coordinates_are_readable(ui_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tick labels without the text shadow that smears them; the title above the band of axis names."""
+    at = open_page(ui_home, monkeypatch, "experiment", name="quad-ui", view="Parallel coordinates")
+    fig = _chart(at, "pc_chart")
+    trace = fig["data"][0]
+    assert trace["tickfont"]["shadow"] == "none" and trace["labelfont"]["shadow"] == "none"
+    assert fig["layout"]["margin"]["t"] >= 100 and fig["layout"]["title"]["yref"] == "container"
+
+
+def test_experiments_table_links_and_progress(ui_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A full progress bar is not red; the experiments are links that stay in the app (not new tabs)."""
+    at = open_page(ui_home, monkeypatch)
+    columns = json.loads(at.dataframe[0].proto.columns)
+    assert columns["progress"]["type_config"]["color"] == "blue"
+    links = {link.proto.label: str(link.proto.query_string) for link in at.get("page_link")}
+    assert {"quad-ui", "zoo-mo", "sk-ui", "hostile-md"} <= set(links) and "name=quad-ui" in links["quad-ui"]
+    assert not [m.value for m in at.markdown if "](" in m.value]  # no Markdown link (those open a new tab)
+
+
+def test_step_markdown_is_shown_as_text(ui_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failure message with an image and a link, and a Markdown artifact with both: no image or link is
+    rendered (the browser test checks that no outside request is made)."""
+    at = open_page(ui_home, monkeypatch, "trial", experiment="hostile-md", trial=0)
+    rendered = [m.value for m in at.markdown] + [str(e.value) for e in at.error] + [c.value for c in at.caption]
+    hostile = [r for r in rendered if f"![pixel]({OUTSIDE}/step.png)" in unescape(r)]
+    assert len(hostile) >= 2  # the message in the header and the failure under the log are shown...
+    assert not [r for r in hostile if "![" in r or "](" in r or ":red[" in r]  # ...as text
+    at = open_page(ui_home, monkeypatch, "trial", experiment="zoo-mo", trial=0, artifact="make/notes")
+    html = "".join(h.proto.body for h in at.get("html"))
+    assert "<h1>Notes</h1>" in html and f"{OUTSIDE}/notes.png" in html
+    assert "<img" not in html and "<a " not in html and "<script" not in html
+    assert not [m.value for m in at.markdown if OUTSIDE in m.value]
+
+
+def test_new_experiment_starter_runs_as_shipped(ui_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default starter's objective is a metric its template reports; one that is not gets a warning."""
+    from workbench.spec import list_templates, load_pipeline
+
+    at = open_page(ui_copy, monkeypatch, "new_experiment", launch=True)
+    doc = yaml.safe_load(at.text_area(key="new_yaml").value)
+    template = doc["spec"]["trialTemplate"]["template"]
+    declared = load_pipeline(list_templates()[template]).metrics
+    objective = doc["spec"]["objective"]
+    assert objective["objectiveMetricName"] == declared[0].name and objective["type"] == declared[0].goal
+    assert "valid: experiment" in texts(at) and not at.warning
+    objective["objectiveMetricName"] = "no_such_metric"
+    at.text_area(key="new_yaml").input(yaml.safe_dump(doc)).run()
+    warnings = [unescape(str(w.value)) for w in at.warning]
+    assert any("'no_such_metric' is not a metric the trial template" in w for w in warnings), warnings
+    assert not at.button(key="new_launch").disabled  # a warning, not an error
+
+
+def _zombies() -> list[int]:
+    """Children of this process that ended and were never waited for (``<defunct>``)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] == "Z" and int(fields[1]) == os.getpid():
+            found.append(int(entry))
+    return found
+
+
+@pytest.mark.slow
+def test_launched_starter_succeeds_and_leaves_no_zombie(ui_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default starter launched from the dashboard (one trial) ends Succeeded, and its controller, once ended,
+    is not left as a <defunct> child of the dashboard's process."""
+    at = open_page(ui_copy, monkeypatch, "new_experiment", launch=True)
+    doc = yaml.safe_load(at.text_area(key="new_yaml").value)
+    doc["metadata"]["name"] = "starter-ui"
+    doc["spec"]["maxTrialCount"] = 1
+    at.text_area(key="new_yaml").input(yaml.safe_dump(doc)).run()
+    at.button(key="new_launch").click().run()
+    assert "launched **starter-ui**" in texts(at)
+    pid = at.session_state["launched"]["pid"]
+    model = rm.ReadModel(Workspace.at(ui_copy))
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        exps = model.experiments().set_index("name")
+        if "starter-ui" in exps.index and exps.loc["starter-ui", "state"] not in ("Created", "Running"):
+            break
+        time.sleep(0.5)
+    row = model.experiments().set_index("name").loc["starter-ui"]
+    assert row["state"] == "Succeeded" and row["failed"] == 0, row.to_dict()
+    while Path(f"/proc/{pid}").exists() and pid not in _zombies() and time.monotonic() < deadline:
+        time.sleep(0.2)  # the controller exits just after it records the final state
+    settle = time.monotonic() + 5
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < settle:  # a reaped child disappears at once
+        time.sleep(0.1)
+    assert pid not in _zombies() and not Path(f"/proc/{pid}").exists()

@@ -7,6 +7,8 @@ The workspace holds (all real runs, no hand-made store contents):
 - ``zoo-mo``: a multi-objective experiment (minimize ``loss`` and ``size``) over the ``zoo`` test
   template (``tests/ui/zoo``), whose steps write one artifact of every previewable kind;
 - ``sk-ui``: one trial of the ``sklearn-classifier`` template (Model folder, Metrics, confusion matrix);
+- ``hostile-md``: one trial whose step fails printing Markdown with an outside image and link (the
+  dashboard must show it as text; ``zoo``'s Markdown artifact holds the same);
 - one standalone run of the ``zoo`` pipeline (not a trial) for the Runs page.
 
 The controller and the engine are used as ``workbench run`` uses them, in one process.
@@ -97,6 +99,15 @@ def double(name: str, low: float, high: float) -> dict[str, Any]:
     return {"name": name, "parameterType": "double", "feasibleSpace": {"min": str(low), "max": str(high)}}
 
 
+#: An address nothing answers (TEST-NET-2): a browser that fetches it makes an outside request.
+OUTSIDE = "http://198.51.100.7"
+HOSTILE_STEP = (
+    f"import sys; print('![pixel]({OUTSIDE}/step.png) [here]({OUTSIDE}/) :red[alarm]', file=sys.stderr); sys.exit(3)"
+)
+#: The final state of each experiment ``build_workspace`` runs.
+STATES = {"quad-ui": "Succeeded", "zoo-mo": "Succeeded", "sk-ui": "Succeeded", "hostile-md": "Failed"}
+
+
 def build_workspace(folder: Path) -> Path:
     """Run the experiments above into ``folder/home``; returns the workspace folder."""
     home = folder / "home"
@@ -126,7 +137,7 @@ def build_workspace(folder: Path) -> Path:
         "sk-ui": experiment_doc(
             "sk-ui",
             {"template": "sklearn-classifier", "arguments": {"dataset": "iris", "epochs": 3}},
-            [double("alpha", 1e-5, 1e-2)],
+            [double("alpha", 1e-7, 1e-5)],  # a value people misread at 6 decimals (1.7e-06 is not 0.000002)
             1,
             parallelTrialCount=1,
             objective={
@@ -135,6 +146,31 @@ def build_workspace(folder: Path) -> Path:
                 "additionalMetricNames": ["f1"],
                 "metricStrategies": [{"name": "accuracy", "value": "latest"}],
             },
+        ),
+        "hostile-md": experiment_doc(
+            "hostile-md",
+            {
+                "pipeline": {
+                    "name": "hostile",
+                    "parameters": [{"name": "x", "type": "Float"}],
+                    "steps": [
+                        {
+                            "name": "boom",
+                            "component": {
+                                "name": "boom",
+                                "inputs": [{"name": "x", "type": "Float"}],
+                                "implementation": {
+                                    "container": {"command": [PYTHON, "-c", HOSTILE_STEP, {"inputValue": "x"}]}
+                                },
+                            },
+                            "arguments": {"x": "{{params.x}}"},
+                        }
+                    ],
+                }
+            },
+            [double("x", 0, 1)],
+            1,
+            parallelTrialCount=1,
         ),
     }
     paths = []
@@ -154,7 +190,7 @@ def build_workspace(folder: Path) -> Path:
         stdin=subprocess.DEVNULL,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert proc.stdout.split() == ["Succeeded"] * (len(paths) + 1), proc.stdout + proc.stderr
+    assert proc.stdout.split() == [STATES[n] for n in specs] + ["Succeeded"], proc.stdout + proc.stderr
     return home
 
 

@@ -8,6 +8,15 @@ import streamlit as st
 from ui import data, figures, nav, widgets
 from workbench import readmodel as rm
 
+
+def _known_trial(label: str) -> bool:
+    """``EXPERIMENT:NUMBER`` naming a trial that exists."""
+    experiment, _, number = label.rpartition(":")
+    if experiment not in names or not number.isdigit():
+        return False
+    return data.trial_row(experiment, int(number)) is not None
+
+
 st.title("Compare")
 exps = data.experiments()
 if exps.empty:
@@ -23,7 +32,13 @@ mode = st.radio(
 )
 
 if mode == "Experiments":
-    wanted = [n for n in (nav.param("experiments") or "").split(",") if n in names]
+    asked = [n for n in (nav.param("experiments") or "").split(",") if n]
+    unknown = [n for n in asked if n not in names]
+    if unknown:
+        widgets.not_found(
+            "experiment", ", ".join(unknown), names, lambda n: nav.link("experiment", n, name=n), " in this workspace"
+        )
+    wanted = asked
     chosen = st.multiselect("Experiments", names, default=wanted or names[:2], key="cmp_exps")
     if len(chosen) < 2:
         st.info("Choose two or more experiments.")
@@ -32,7 +47,10 @@ if mode == "Experiments":
     baseline = st.selectbox("Baseline", chosen, key="cmp_exp_base")
     only = st.toggle("Differences only", value=False, key="cmp_exp_diff")
     records = {n: rm.experiment_record(d.summary, d.spec) for n, d in datas.items()}
-    st.dataframe(rm.side_by_side(records, baseline=baseline, differences_only=only).astype(str), key="cmp_exp_tab")
+    st.dataframe(
+        widgets.differences(rm.side_by_side(records, baseline=baseline, differences_only=only)), key="cmp_exp_tab"
+    )
+    st.caption("Highlighted: the fields that differ from the baseline.")
     st.plotly_chart(
         figures.history_overlay({n: (d.trials, d.objective_column(), d.directions[0]) for n, d in datas.items()}),
         key="cmp_exp_hist",
@@ -66,7 +84,16 @@ if mode == "Experiments":
     st.stop()
 
 # ------------------------------------------------------------------ trials
-wanted = [x for x in (nav.param("trials") or "").split(",") if ":" in x]
+wanted = [x for x in (nav.param("trials") or "").split(",") if x]
+unknown = [w for w in wanted if not _known_trial(w)]
+if unknown:
+    widgets.not_found(
+        "trial",
+        ", ".join(unknown),
+        names,
+        lambda n: nav.link("experiment", n, name=n, view="Trials"),
+        listing="Trials are named EXPERIMENT:NUMBER; pick them in an experiment's trial table",
+    )
 default_exp = wanted[0].rsplit(":", 1)[0] if wanted else (st.session_state.get("last_experiment") or names[0])
 options: list[str] = []
 for n in dict.fromkeys([default_exp, *[w.rsplit(":", 1)[0] for w in wanted]]):
@@ -90,15 +117,10 @@ for label in chosen:
 baseline = st.selectbox("Baseline", list(rows), key="cmp_base")
 only = st.toggle("Differences only", value=False, key="cmp_diff")
 table = rm.side_by_side({lab: rm.trial_record(r) for lab, r in rows.items()}, baseline=baseline, differences_only=only)
-st.dataframe(table.astype(str), key="cmp_table")
+st.dataframe(widgets.differences(table), key="cmp_table")
+st.caption("Highlighted: the fields that differ from the baseline.")
 
-# Histories and learning curves
-inter = pd.concat(
-    [data.intermediate_of(lab.rsplit(":", 1)[0], [int(lab.rsplit(":", 1)[1])]).assign(label=lab) for lab in rows],
-    ignore_index=True,
-)
-if len(inter):
-    st.plotly_chart(figures.curves(inter, title="Intermediate values (objective)"), key="cmp_inter")
+# Histories: MLflow's (every metric), else the objective's intermediate values; one-value metrics as a table.
 hist_frames = []
 for lab, r in rows.items():
     ml = data.mlflow_run(lab.rsplit(":", 1)[0], str(r["run_id"]))
@@ -106,7 +128,21 @@ for lab, r in rows.items():
         hist_frames.append(data.metric_history(ml.run_id).assign(label=lab))
 hist = pd.concat(hist_frames, ignore_index=True) if hist_frames else pd.DataFrame()
 if len(hist):
-    st.plotly_chart(figures.curves(hist, title="Metric histories (MLflow)"), key="cmp_hist")
+    once = figures.logged_once(hist)
+    series = hist[~hist["metric"].isin(once)]
+    if len(series):
+        st.plotly_chart(figures.curves(series, title="Metric histories (MLflow)"), key="cmp_hist")
+    if once:
+        final = hist[hist["metric"].isin(once)].drop_duplicates(["metric", "label"], keep="last")
+        st.markdown("**Metrics with one value per trial**")
+        st.dataframe(widgets.formatted(final.pivot(index="metric", columns="label", values="value")), key="cmp_once")
+else:
+    inter = pd.concat(
+        [data.intermediate_of(lab.rsplit(":", 1)[0], [int(lab.rsplit(":", 1)[1])]).assign(label=lab) for lab in rows],
+        ignore_index=True,
+    )
+    if len(inter):
+        st.plotly_chart(figures.curves(inter, title="Intermediate values (objective)"), key="cmp_inter")
 
 # Artifacts
 st.subheader("Artifacts")

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 import pandas as pd
 import streamlit as st
 
 from ui import data, nav, widgets
 from workbench import readmodel as rm
+from workbench.format import format_value
 
 st.title("Experiments")
 exps = data.experiments()
@@ -42,7 +41,7 @@ def body() -> None:
             "failed": view["failed"],
             "pruned": view["pruned"],
             "best": [
-                f"{o[0]}={widgets.value(v)} (#{int(t)})"
+                f"{o[0]}={format_value(v)} (#{int(t)})"
                 if t is not None and not pd.isna(t)
                 else (f"Pareto front of {fr}" if fr else "-")
                 for o, v, t, fr in zip(
@@ -60,7 +59,10 @@ def body() -> None:
         selection_mode="multi-row",
         key="exps_table",
         column_config={
-            "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0, format="percent"),
+            # Blue, not the theme's red: a full bar is a used budget, not an error.
+            "progress": st.column_config.ProgressColumn(
+                "progress", min_value=0.0, max_value=1.0, format="percent", color="blue"
+            ),
             "started": st.column_config.DatetimeColumn("started (UTC)", format="YYYY-MM-DD HH:mm"),
         },
     )
@@ -75,7 +77,10 @@ def body() -> None:
         f"{len(view)} of {len(exps)} experiments · select rows to open or compare"
         + (" · refreshing every 2 s" if live else "")
     )
-    st.markdown("**Open:** " + " · ".join(f"[{n}](./experiment?name={quote(n)})" for n in view["name"].head(30)))
+    with st.container(horizontal=True, gap="small"):  # links that stay in this tab, like the app's others
+        st.markdown("**Open:**")
+        for n in view["name"].head(30):
+            nav.link("experiment", n, name=n)
 
 
 body()

@@ -35,7 +35,15 @@ if mode == "a trial":
         st.info("No trial of this experiment has run yet.")
         st.stop()
     wanted = nav.param("trial")
-    idx = numbers.index(int(wanted)) if wanted and wanted.isdigit() and int(wanted) in numbers else 0
+    if wanted is not None and not (wanted.isdigit() and int(wanted) in numbers):
+        widgets.not_found(
+            "trial",
+            wanted,
+            numbers,
+            lambda k: nav.link("lineage", f"trial {k}", experiment=name, trial=k),
+            f" in {name}",
+        )
+    idx = numbers.index(int(wanted)) if wanted is not None else 0
     number = st.selectbox("Trial", numbers, index=idx, key="lin_trial")
     run_id = str(exp.trials.loc[exp.trials["number"] == number, "run_id"].iloc[0])
     hops = st.slider(
@@ -56,8 +64,16 @@ else:
         st.stop()
     ids = arts["id"].tolist()
     wanted = nav.param("artifact")
-    idx = ids.index(int(wanted)) if wanted and wanted.isdigit() and int(wanted) in ids else 0
     labels = {r.id: f"#{r.id} {r.step}/{r.name} ({r.type}, run {str(r.run_id)[:8]})" for r in arts.itertuples()}
+    if wanted is not None and not (wanted.isdigit() and int(wanted) in ids):
+        widgets.not_found(
+            "artifact",
+            wanted,
+            ids,
+            lambda i: nav.link("lineage", labels[i], experiment=name, artifact=i),
+            f" in {name}",
+        )
+    idx = ids.index(int(wanted)) if wanted is not None else 0
     artifact_id = st.selectbox("Artifact", ids, index=idx, format_func=lambda i: labels[i], key="lin_art")
     hops = st.slider(
         "Events to follow (a step is 2)",
@@ -125,7 +141,9 @@ with c1:
         else:
             nav.link("trial", f"Open trial {trial}, step {node['step']} (its log)", **params)
     elif node["experiment"]:
-        st.caption(f"This node belongs to experiment {node['experiment']!r} (pick it above to open its trial).")
+        st.caption(
+            f"This node belongs to experiment {widgets.plain(node['experiment'])} (pick it above to open its trial)."
+        )
     else:
         st.caption("This node belongs to a standalone run.")
 with c2:

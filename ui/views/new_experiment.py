@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import data, nav
+from ui import data, nav, widgets
 from workbench import readmodel as rm
 from workbench.spec import list_templates
 
@@ -33,14 +33,16 @@ if check.ok:
         f"valid: experiment **{spec.name}** — {spec.algorithm.algorithm_name}, "
         f"{spec.max_trial_count or 'unlimited'} trials, {len(spec.parameters)} parameters"
     )
+    for warning in check.warnings:  # what `workbench validate` warns about: the experiment can still be launched
+        st.warning(f"warning: {widgets.plain(warning)}")
 else:
     for err in check.errors:
-        st.error(f"`{err['path'] or '(document)'}`: {err['message']}")
+        st.error(f"{widgets.plain(err['path'] or '(document)')}: {widgets.plain(err['message'])}")
 if st.button("Launch", type="primary", disabled=not check.ok, key="new_launch"):
     try:
         started = rm.launch(data.workspace(), text)
     except Exception as err:  # noqa: BLE001 - shown to the user
-        st.error(f"could not launch: {err}")
+        st.error(f"could not launch: {widgets.plain(err)}")
     else:
         st.session_state["launched"] = started
 if "launched" in st.session_state:

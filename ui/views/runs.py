@@ -36,7 +36,8 @@ else:
     rows = list(event.selection.rows) if event is not None else []
     if rows:
         run = shown.iloc[rows[0]]
-        st.markdown(f"**{run['name']}** {widgets.badge(str(run['state']).split(' ')[0])} `{run['run_id']}`")
+        state = widgets.badge(str(run["state"]).split(" ")[0])
+        st.markdown(f"**{widgets.plain(run['name'])}** {state} {widgets.plain(run['run_id'])}")
         steps, artifacts = data.run_steps(str(run["run_id"]))
         st.dataframe(
             steps.drop(columns=["inputs", "outputs", "log_path", "execution_id"]), hide_index=True, key="runs_steps"
@@ -74,7 +75,10 @@ else:
     rows = list(picked.selection.rows) if picked is not None else []
     if rows:
         s = schedules.iloc[rows[0]]
-        st.markdown(f"**{s['name']}** · {s['trigger']} · {'enabled' if s['enabled'] else 'disabled'}")
+        st.markdown(
+            f"**{widgets.plain(s['name'])}** · {widgets.plain(s['trigger'])} · "
+            + ("enabled" if s["enabled"] else "disabled")
+        )
         occ = data.occurrences(str(s["name"]), str(s["namespace"]))
         st.dataframe(occ if not occ.empty else pd.DataFrame({"": ["no occurrences yet"]}), hide_index=True,
                      key="schedule_occurrences")  # fmt: skip

@@ -7,6 +7,7 @@ import streamlit as st
 
 from ui import data, figures, nav, widgets
 from workbench import readmodel as rm
+from workbench.format import exact_value, format_value
 
 name = widgets.pick_experiment("trial")
 if name is None:
@@ -17,9 +18,13 @@ if not numbers:
     st.info("This experiment has no trials yet.")
     st.stop()
 wanted = nav.param("trial")
+if wanted is not None and not (wanted.isdigit() and int(wanted) in numbers):
+    widgets.not_found(
+        "trial", wanted, numbers, lambda k: nav.link("trial", f"trial {k}", experiment=name, trial=k), f" in {name}"
+    )
 default = (
     int(wanted)
-    if wanted is not None and wanted.isdigit() and int(wanted) in numbers
+    if wanted is not None
     else (exp.summary["best_trial"] if exp.summary["best_trial"] is not None else numbers[0])
 )
 number = st.selectbox("Trial", numbers, index=numbers.index(default), key="trial_pick")
@@ -27,35 +32,65 @@ row = data.trial_row(name, number)
 assert row is not None
 run_id = str(row["run_id"])
 
+
+def _values_table(values: dict, what: str) -> pd.DataFrame:
+    """Names and values as read (the one formatter), with the exact value where the shown one is rounded."""
+    shown = [format_value(v) for v in values.values()]
+    exact = [exact_value(v) for v in values.values()]
+    table = pd.DataFrame({what: list(values), "value": shown})
+    if exact != shown:
+        table["exact value"] = [e if e != v else "" for e, v in zip(exact, shown, strict=True)]
+    return table
+
+
+def _metric_history() -> None:
+    """Each metric's history once: MLflow's (every metric, every step, an axis title per panel), else the
+    objective's intermediate values from the study; metrics logged once are shown as values, not flat lines."""
+    ml = data.mlflow_run(name, run_id) if run_id else rm.MlflowRun()
+    hist = data.metric_history(ml.run_id) if ml.run_id else pd.DataFrame()
+    if len(hist):
+        hist = hist.assign(label=f"trial {number}")
+        once = figures.logged_once(hist)
+        if once:
+            final = hist[hist["metric"].isin(once)].drop_duplicates("metric", keep="last")
+            cols = st.columns(min(len(once), 6))
+            for i, (metric, value) in enumerate(zip(final["metric"], final["value"], strict=True)):
+                cols[i % len(cols)].metric(metric, format_value(value), help=f"one value: {exact_value(value)}")
+        series = hist[~hist["metric"].isin(once)]
+        if len(series):
+            st.plotly_chart(figures.curves(series, title="Metric history (MLflow)"), key="tr_hist")
+        return
+    inter = data.intermediate_of(name, [number])
+    if len(inter) > 1:
+        st.plotly_chart(
+            figures.intermediate_values(
+                inter, highlight=[number], title=f"Intermediate {exp.objectives[0]}", y_label=exp.objectives[0]
+            ),
+            key="tr_inter",
+        )
+    else:
+        st.info("No metric history was recorded for this trial.")
+
+
 st.title(f"{name} · trial {number}")
 st.markdown(
     f"{widgets.badge(row['state'])} &nbsp; duration **{widgets.duration(row['duration_s'])}**"
-    + (f" &nbsp; · {row['message']}" if row["message"] else "")
+    + (f" &nbsp; · {widgets.plain(row['message'])}" if row["message"] else "")
     + (" &nbsp; · imported from warmStart.csv (not run here)" if row["imported"] else "")
 )
 c1, c2 = st.columns(2)
 with c1:
     st.subheader("Parameters")
     params = {c[7:]: row[c] for c in exp.trials.columns if c.startswith("params.")}
-    st.dataframe(
-        pd.DataFrame({"parameter": list(params), "value": [widgets.value(v) for v in params.values()]}),
-        hide_index=True,
-        key="tr_params",
-    )
+    st.dataframe(_values_table(params, "parameter"), hide_index=True, key="tr_params")
 with c2:
     st.subheader("Metrics")
     metrics = {c[8:]: row[c] for c in exp.trials.columns if c.startswith("metrics.")}
-    st.dataframe(
-        pd.DataFrame(
-            {
-                "metric": list(metrics),
-                "value": [widgets.value(v) for v in metrics.values()],
-                "role": ["objective" if m in exp.objectives else "additional" for m in metrics],
-            }
-        ),
-        hide_index=True,
-        key="tr_metrics",
-    )
+    table = _values_table(metrics, "metric")
+    table.insert(1, "role", ["objective" if m in exp.objectives else "additional" for m in metrics])
+    st.dataframe(table, hide_index=True, key="tr_metrics")
+    if row["state"] != "Succeeded" and metrics:
+        st.caption(f"A {row['state'].lower()} trial's metrics are the last values it reported, not final results.")
 b1, b2, b3 = st.columns(3)
 with b1:
     nav.link("lineage", "Lineage of this trial", experiment=name, trial=number)
@@ -69,21 +104,7 @@ opened = "Artifacts" if nav.param("artifact") else "Logs" if wanted_step else No
 tabs = st.tabs(["Metric history", "Pipeline", "Logs", "Artifacts", "MLflow"], default=opened)
 
 with tabs[0]:
-    inter = data.intermediate_of(name, [number])
-    if len(inter):
-        st.plotly_chart(
-            figures.intermediate_values(
-                inter, highlight=[number], title=f"Intermediate {exp.objectives[0]}", y_label=exp.objectives[0]
-            ),
-            key="tr_inter",
-        )
-    ml = data.mlflow_run(name, run_id) if run_id else rm.MlflowRun()
-    hist = data.metric_history(ml.run_id) if ml.run_id else pd.DataFrame()
-    if len(hist):
-        hist = hist.assign(label=f"trial {number}")
-        st.plotly_chart(figures.curves(hist, title="Metric history (MLflow)"), key="tr_hist")
-    elif not len(inter):
-        st.info("No metric history was recorded for this trial.")
+    _metric_history()
 
 with tabs[1]:
     graph = data.pipeline_graph(name)
@@ -137,6 +158,8 @@ with tabs[2]:
     else:
         order = list(steps["step"]) if len(steps) else []
         names = sorted(logs, key=lambda n: order.index(n) if n in order else len(order))
+        if wanted_step is not None and wanted_step not in names:
+            st.warning(f"Step **{widgets.plain(wanted_step)}** not found in trial {number}: pick one of its steps.")
         step = st.radio(
             "Step",
             names,
@@ -147,7 +170,7 @@ with tabs[2]:
         st.code(data.read_log(logs[step]), language=None)
         detail, where = data.failure_detail(run_id) if row["state"] == "Failed" else ("", None)
         if detail:
-            st.error(f"failed: {detail} ({where})")
+            st.error(f"failed: {widgets.plain(detail)} ({widgets.plain(where)})")
 
 with tabs[3]:
     outputs = [a for a in artifacts if a["direction"] == "output"]
@@ -161,11 +184,18 @@ with tabs[3]:
         wanted_art = nav.param("artifact")
         options = list(range(len(labels)))
         all_arts = outputs + inputs
-        idx = next((i for i, a in enumerate(all_arts) if f"{a['step']}/{a['name']}" == wanted_art), 0)
-        pick = st.selectbox("Artifact", options, index=idx, format_func=lambda i: labels[i], key="tr_art")
-        art = all_arts[pick]
-        st.caption(f"uri `{art['uri']}` · state {art['state']} · ML Metadata id {art['id']}")
-        widgets.artifact_viewer(art, f"tr_prev_{pick}")
+        keys = [f"{a['step']}/{a['name']}" for a in all_arts]
+        if wanted_art is not None and wanted_art not in keys:
+            st.error(
+                f"Artifact **{widgets.plain(wanted_art)}** not found in trial {number}; its artifacts: "
+                + ", ".join(widgets.plain(k) for k in keys)
+            )
+        else:
+            idx = keys.index(wanted_art) if wanted_art is not None else 0
+            pick = st.selectbox("Artifact", options, index=idx, format_func=lambda i: labels[i], key="tr_art")
+            art = all_arts[pick]
+            st.caption(f"uri {widgets.plain(art['uri'])} · state {art['state']} · ML Metadata id {art['id']}")
+            widgets.artifact_viewer(art, f"tr_prev_{pick}")
 
 with tabs[4]:
     ml = data.mlflow_run(name, run_id) if run_id else rm.MlflowRun()

@@ -55,7 +55,11 @@ def make(
     _write(table.path, "\n".join(lines) + "\n")
     shade = max(0, min(255, int(100 * scale)))
     _write(image.path, png(24, 16, (shade, 80, 200)))
-    _write(notes.path, f"# Notes\n\nscale is **{scale}**.\n\n<script>alert('md')</script>\n")
+    _write(
+        notes.path,
+        f"# Notes\n\nscale is **{scale}**.\n\n<script>alert('md')</script>\n\n"
+        "![tracker](http://198.51.100.7/notes.png) [a link](http://198.51.100.7/) <http://198.51.100.7/auto>\n",
+    )
     _write(
         page.path,
         "<html><body><h1 id='hello'>Hello from HTML</h1>"
