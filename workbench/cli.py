@@ -146,9 +146,7 @@ def _with_source(err: SpecError, source: str) -> SpecError:
     return err if err.source else SpecError(err.message, path=err.path, source=source)
 
 
-def _controller(
-    spec: Any, workspace: Any, backend: str, source: str, listener: Any = None, cache: bool = True
-) -> Any:
+def _controller(spec: Any, workspace: Any, backend: str, source: str, listener: Any = None, cache: bool = True) -> Any:
     """A controller whose preflight passed: every check that needs no store, before anything is written."""
     from workbench.backends import get_backend
     from workbench.search.controller import Controller
