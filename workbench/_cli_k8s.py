@@ -62,8 +62,9 @@ def submit(
     """Run an experiment's controller in the cluster (a Job), so this machine can go offline."""
     from kubernetes.client.exceptions import ApiException
 
+    from workbench.backends._bundle import BundleError
     from workbench.backends._k8s_api import ApiUnavailable
-    from workbench.backends._k8s_manifests import BundleError, controller_objects, to_yaml
+    from workbench.backends._k8s_manifests import controller_objects, to_yaml
     from workbench.spec import experiment_to_document, load_experiment
 
     spec = load_experiment(spec_file)
@@ -197,17 +198,50 @@ def _job_failed(status: dict[str, Any]) -> bool:
 # ---------------------------------------------------------------------------------------------- k8s sub-app
 
 
+PostgresPassword = typer.Option(None, "--postgres-password", envvar="WORKBENCH_POSTGRES_PASSWORD",
+                                help="Password of the bundled PostgreSQL (default: a new random one).")  # fmt: skip
+MinioPassword = typer.Option(None, "--minio-password", envvar="WORKBENCH_MINIO_PASSWORD",
+                             help="Password of the bundled MinIO (default: a new random one).")  # fmt: skip
+
+
+def _credentials(postgres_password: str | None, minio_password: str | None) -> dict[str, str]:
+    from workbench.backends._k8s_manifests import store_credentials
+
+    if not (postgres_password and minio_password):
+        typer.echo("generated random store passwords (keep them: the databases keep their first password; pass "
+                   "--postgres-password/--minio-password to print the same ones again)", err=True)  # fmt: skip
+    return store_credentials(postgres_password, minio_password)
+
+
 @k8s_app.command("manifests")
 def manifests(
     namespace: str = typer.Option("workbench", "--namespace", "-n", help="Namespace to deploy into."),
     image: str = typer.Option("workbench:latest", "--image", help="The Workbench image."),
     storage_class: str | None = typer.Option(None, "--storage-class", help="Storage class of the volumes "
                                              "(the artifacts volume needs ReadWriteMany)."),  # fmt: skip
+    postgres_password: str | None = PostgresPassword,
+    minio_password: str | None = MinioPassword,
 ) -> None:
-    """Print the manifests of a Workbench deployment (apply with: workbench k8s manifests | kubectl apply -f -)."""
+    """Print the manifests of a Workbench deployment (apply with: workbench k8s manifests | kubectl apply -f -).
+
+    The store passwords in its Secret come from the options (or WORKBENCH_POSTGRES_PASSWORD and
+    WORKBENCH_MINIO_PASSWORD), else are new random ones.
+    """
     from workbench.backends._k8s_manifests import deployment_manifests, to_yaml
 
-    sys.stdout.write(to_yaml(deployment_manifests(namespace, image, storage_class)))
+    credentials = _credentials(postgres_password, minio_password)
+    sys.stdout.write(to_yaml(deployment_manifests(namespace, image, storage_class, credentials=credentials)))
+
+
+@k8s_app.command("stores-env")
+def stores_env(
+    postgres_password: str | None = PostgresPassword,
+    minio_password: str | None = MinioPassword,
+) -> None:
+    """Print the stores.env of the kustomize base (workbench k8s stores-env > deploy/k8s/base/stores.env)."""
+    from workbench.backends._k8s_manifests import stores_env as render
+
+    sys.stdout.write(render(_credentials(postgres_password, minio_password)))
 
 
 @k8s_app.command("controller", hidden=True)
@@ -216,7 +250,7 @@ def controller(
     target: Path = typer.Option(..., "--target", help="Where the experiment's files go on the shared volume."),
 ) -> None:
     """Inside the controller Job: lay the experiment's files out on the shared volume, then run (or resume) it."""
-    from workbench.backends._k8s_manifests import unpack_bundle
+    from workbench.backends._bundle import unpack_bundle
 
     unpack_bundle(bundle, target)
     experiment = str(target / "experiment.yaml")

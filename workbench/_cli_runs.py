@@ -163,7 +163,7 @@ def pipeline_unpack(
     target: Path = typer.Option(..., "--target", help="Where the pipeline's files go on the shared volume."),
 ) -> None:
     """Inside a CronJob's pod: lay the pipeline's files out on the shared volume."""
-    from workbench.backends._k8s_manifests import unpack_bundle
+    from workbench.backends._bundle import unpack_bundle
 
     unpack_bundle(bundle, target)
 

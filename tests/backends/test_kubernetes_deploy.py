@@ -3,6 +3,7 @@ schema (``kubernetes-validate``, strict mode); ``workbench k8s manifests``, ``su
 
 from __future__ import annotations
 
+import base64
 import shutil
 import subprocess
 from pathlib import Path
@@ -18,7 +19,6 @@ from workbench.backends._k8s_manifests import (
     STORES_SECRET,
     controller_objects,
     deployment_manifests,
-    make_bundle,
 )
 from workbench.backends._k8s_pod import LABEL_COMPONENT, LABEL_EXPERIMENT
 from workbench.backends.kubernetes import KubernetesSettings, pod_manifest
@@ -91,13 +91,37 @@ def test_the_kustomize_base_is_what_the_generator_writes(tmp_path):
         assert (DEPLOY / "base" / path.name).read_text() == path.read_text(), (
             f"deploy/k8s/base/{path.name} is stale: run python -m workbench.backends._k8s_manifests deploy/k8s/base"
         )
-    assert sorted(p.name for p in (DEPLOY / "base").iterdir()) == sorted(p.name for p in tmp_path.iterdir())
+    # stores.env is the user's own (written by `workbench k8s stores-env`, git-ignored), never shipped.
+    shipped = sorted(p.name for p in (DEPLOY / "base").iterdir() if p.name != "stores.env")
+    assert shipped == sorted(p.name for p in tmp_path.iterdir())
+
+
+def test_deploy_ships_no_store_passwords():
+    """The regression: deploy/k8s/base/stores.env held fixed, usable `change-me` passwords."""
+    tracked = subprocess.run(["git", "ls-files", "deploy"], cwd=REPO, capture_output=True, text=True, check=True)
+    assert "deploy/k8s/base/stores.env" not in tracked.stdout.split()
+    for path in DEPLOY.rglob("*.yaml"):
+        text = path.read_text()
+        assert "change-me" not in text and "PASSWORD=" not in text, path
+    ignored = subprocess.run(["git", "check-ignore", "-q", "deploy/k8s/base/stores.env"], cwd=REPO)
+    assert ignored.returncode == 0, "stores.env must be git-ignored"
+
+
+def _overlay_copy(tmp_path: Path, overlay: str, stores_env: str | None) -> Path:
+    copy = tmp_path / "k8s"
+    shutil.copytree(DEPLOY, copy, ignore=shutil.ignore_patterns("stores.env"))
+    if stores_env is not None:
+        (copy / "base" / "stores.env").write_text(stores_env)
+    return copy / overlay
 
 
 @pytest.mark.skipif(KUBECTL is None, reason="kubectl (with kustomize) is not installed")
 @pytest.mark.parametrize("overlay", ["base", "overlays/dev", "overlays/production"])
-def test_kustomize_builds_are_valid(overlay):
-    out = subprocess.run([KUBECTL, "kustomize", str(DEPLOY / overlay)], capture_output=True, text=True, timeout=60)
+def test_kustomize_builds_are_valid(overlay, tmp_path):
+    env = CliRunner().invoke(app, ["k8s", "stores-env"])
+    assert env.exit_code == 0, env.output
+    out = subprocess.run([KUBECTL, "kustomize", str(_overlay_copy(tmp_path, overlay, env.stdout))],
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
     assert out.returncode == 0, out.stderr
     docs = documents(out.stdout)
     for doc in docs:
@@ -106,6 +130,49 @@ def test_kustomize_builds_are_valid(overlay):
     assert ("Secret", STORES_SECRET) in kinds and ("StatefulSet", "postgres") in kinds
     namespaces = {d["metadata"].get("namespace") for d in docs if d["kind"] != "Namespace"}
     assert len(namespaces) == 1
+    secret = next(d for d in docs if d["kind"] == "Secret")
+    password = base64.b64decode(secret["data"]["POSTGRES_PASSWORD"]).decode()
+    assert len(password) >= 24 and f"POSTGRES_PASSWORD={password}" in env.stdout
+
+
+@pytest.mark.skipif(KUBECTL is None, reason="kubectl (with kustomize) is not installed")
+def test_kustomize_build_without_stores_env_fails(tmp_path):
+    out = subprocess.run([KUBECTL, "kustomize", str(_overlay_copy(tmp_path, "overlays/production", None))],
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert out.returncode != 0 and "stores.env" in out.stderr
+
+
+def _secret(output: str) -> dict[str, str]:
+    return next(d for d in documents(output) if d["kind"] == "Secret")["stringData"]
+
+
+def test_manifests_generate_store_passwords_or_take_them_from_options(monkeypatch):
+    """The regression: `workbench k8s manifests` always emitted `change-me` passwords."""
+    runner = CliRunner()
+    first, second = (runner.invoke(app, ["k8s", "manifests"]) for _ in range(2))
+    assert first.exit_code == 0 and second.exit_code == 0, first.output
+    a, b = _secret(first.stdout), _secret(second.stdout)
+    for secret in (a, b):
+        assert "change-me" not in " ".join(secret.values())
+        assert len(secret["POSTGRES_PASSWORD"]) >= 24 and len(secret["MINIO_ROOT_PASSWORD"]) >= 24
+        assert secret["AWS_SECRET_ACCESS_KEY"] == secret["MINIO_ROOT_PASSWORD"]
+    assert a["POSTGRES_PASSWORD"] != b["POSTGRES_PASSWORD"] and a["MINIO_ROOT_PASSWORD"] != b["MINIO_ROOT_PASSWORD"]
+    assert "generated random store passwords" in first.stderr
+    given = runner.invoke(app, ["k8s", "manifests", "--postgres-password", "pg-password-0123",
+                                "--minio-password", "minio-password-0123"])  # fmt: skip
+    assert given.exit_code == 0, given.output
+    secret = _secret(given.stdout)
+    assert secret["POSTGRES_PASSWORD"] == "pg-password-0123" and secret["MINIO_ROOT_PASSWORD"] == "minio-password-0123"
+    assert "generated" not in given.stderr
+    monkeypatch.setenv("WORKBENCH_POSTGRES_PASSWORD", "from-the-env-0123")
+    from_env = runner.invoke(app, ["k8s", "manifests"])
+    assert _secret(from_env.stdout)["POSTGRES_PASSWORD"] == "from-the-env-0123"
+
+
+def test_a_password_a_url_cannot_hold_is_refused():
+    for bad, fragment in (("short", "at least 12 characters"), ("has@an-at-sign", "'@' is not allowed")):
+        result = CliRunner().invoke(app, ["k8s", "manifests", "--postgres-password", bad])
+        assert result.exit_code == 2 and fragment in result.output, result.output
 
 
 def test_the_controller_role_has_only_what_it_needs():
@@ -119,7 +186,7 @@ def test_workbench_k8s_manifests_prints_a_valid_deployment():
     result = CliRunner().invoke(app, ["k8s", "manifests", "--namespace", "ml", "--image", "reg.example.com/wb:2",
                                       "--storage-class", "nfs"])  # fmt: skip
     assert result.exit_code == 0, result.output
-    docs = documents(result.output)
+    docs = documents(result.stdout)
     for doc in docs:
         validate(doc)
     assert {d["metadata"].get("namespace") for d in docs if d["kind"] != "Namespace"} == {"ml"}
@@ -188,11 +255,12 @@ def test_submit_creates_the_job_and_logs_and_status_follow_it(tmp_path, monkeypa
 
 
 def test_a_bundle_too_large_for_a_config_map_is_refused(tmp_path):
-    from workbench.backends._k8s_manifests import BundleError
+    from workbench.backends._bundle import BundleError, make_bundle
 
     (tmp_path / "big.py").write_text("x = 1\n" * 200_000)
-    doc = {"spec": {"trialTemplate": {"pipeline": {"baseDir": str(tmp_path)}}}}
-    with pytest.raises(BundleError, match="too much for a ConfigMap"):
+    step = {"name": "s", "component": {"implementation": {"python": {"file": str(tmp_path / "big.py")}}}}
+    doc = {"spec": {"trialTemplate": {"pipeline": {"baseDir": str(tmp_path), "steps": [step]}}}}
+    with pytest.raises(BundleError, match="more than the 900 KiB a ConfigMap holds; the largest: .*big.py"):
         make_bundle(doc, "big")
 
 
@@ -202,7 +270,7 @@ def test_label_selector_of_the_controller_is_distinct_from_steps():
 
 
 def test_a_mounted_bundle_is_unpacked_without_the_kubelets_links(tmp_path):
-    from workbench.backends._k8s_manifests import unpack_bundle
+    from workbench.backends._bundle import unpack_bundle
 
     # How the kubelet mounts a ConfigMap: files in a timestamped folder, `..data` pointing at it,
     # and one link per key at the top (nested paths come from the volume's `items`).

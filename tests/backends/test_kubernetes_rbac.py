@@ -25,7 +25,8 @@ import yaml
 from k8s_helpers import restricted_violations, wait_for
 from typer.testing import CliRunner
 
-from workbench.backends._k8s_manifests import CONTROLLER_ACCOUNT, deployment_manifests, make_bundle
+from workbench.backends._bundle import make_bundle
+from workbench.backends._k8s_manifests import CONTROLLER_ACCOUNT, deployment_manifests
 from workbench.cli import app
 from workbench.spec import experiment_to_document, load_experiment
 from workbench.testing.k8s_server import FakeCluster, rbac_attributes
@@ -141,12 +142,12 @@ def test_the_in_cluster_controller_runs_the_submitted_experiment_within_its_role
         doc["spec"]["maxTrialCount"] = 2
         doc["spec"]["maxFailedTrialCount"] = 1
         workspace = tmp_path / "ws"
-        data, layout = make_bundle(doc, "kfp-rbac", workspace=str(workspace))
+        contents, layout = make_bundle(doc, "kfp-rbac", workspace=str(workspace))
         bundle = tmp_path / "bundle"
         for item in layout["items"]:
             target = bundle / item["path"]
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(data[item["key"]])
+            target.write_text(contents["data"][item["key"]])
         env = {k: v for k, v in os.environ.items() if not k.startswith("WORKBENCH_")}
         env.update(WORKBENCH_HOME=str(workspace), WORKBENCH_K8S_HOST=cluster.url, WORKBENCH_K8S_NAMESPACE=NAMESPACE,
                    WORKBENCH_K8S_MOUNT_PATH=str(workspace),

@@ -11,10 +11,12 @@ MLflow tracking server, the dashboard, and the ReadWriteMany volume every step p
 from __future__ import annotations
 
 import json
-import os
+import secrets
+import string
 from pathlib import Path
 from typing import Any
 
+from workbench.backends._bundle import WORKSPACE_PATH, make_bundle
 from workbench.backends._k8s_pod import (
     CONTAINER_SECURITY_DEFAULT,
     CONTROLLER_COMPONENT,
@@ -25,6 +27,7 @@ from workbench.backends._k8s_pod import (
     label_value,
     slug,
 )
+from workbench.errors import SpecError
 
 DEFAULT_NAMESPACE = "workbench"
 DEFAULT_IMAGE = "workbench:latest"
@@ -33,8 +36,6 @@ STORES_SECRET = "workbench-stores"
 ARTIFACTS_CLAIM = "workbench-artifacts"
 #: The MinIO bucket for object-store artifacts (``kubernetes.artifactStore = "s3://workbench-artifacts/..."``).
 ARTIFACTS_BUCKET = "workbench-artifacts"
-#: Where the shared volume is mounted in the controller and in every step pod (the workspace).
-WORKSPACE_PATH = "/workbench"
 POSTGRES_IMAGE = "docker.io/library/postgres:16"
 MINIO_IMAGE = "quay.io/minio/minio:RELEASE.2025-04-22T22-12-26Z"
 #: The verbs the in-cluster controller uses, and nothing more (tests/backends/test_kubernetes_rbac.py diffs
@@ -44,13 +45,11 @@ CONTROLLER_RULES: list[dict[str, Any]] = [
     {"apiGroups": [""], "resources": ["pods"], "verbs": ["create", "get", "list", "watch", "delete"]},
     {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
 ]
-#: Development credentials of the bundled stores: replace them (README, "Run on a cluster").
-DEV_STORES = {
-    "POSTGRES_USER": "workbench",
-    "POSTGRES_PASSWORD": "change-me-postgres",
-    "MINIO_ROOT_USER": "workbench",
-    "MINIO_ROOT_PASSWORD": "change-me-minio",
-}
+#: The user of the bundled PostgreSQL and MinIO.
+STORE_USER = "workbench"
+#: Characters a store password may hold: it goes into database URLs unescaped.
+_PASSWORD_CHARS = frozenset(string.ascii_letters + string.digits + "._~-")
+MIN_PASSWORD_LENGTH = 12
 _POD_SECURITY = {
     "runAsNonRoot": True,
     "runAsUser": 1000,
@@ -58,10 +57,6 @@ _POD_SECURITY = {
     "fsGroup": 1000,
     "seccompProfile": {"type": "RuntimeDefault"},
 }
-#: Bundles of experiment files larger than this do not fit in a ConfigMap (1 MiB with its keys).
-BUNDLE_LIMIT = 900 * 1024
-_SKIP_DIRS = {".git", ".venv", "venv", "__pycache__", ".workbench", "node_modules", ".pytest_cache", ".mypy_cache",
-              ".ruff_cache", "mlruns", ".hypothesis"}  # fmt: skip
 
 
 def _labels(component: str, name: str = "workbench") -> dict[str, str]:
@@ -129,13 +124,51 @@ def _store_env() -> list[dict[str, Any]]:
     return env
 
 
+def check_password(value: str, option: str) -> str:
+    """A store password given by the user: long enough, and only characters a URL takes as they are."""
+    if len(value) < MIN_PASSWORD_LENGTH:
+        raise SpecError(f"{option}: a password needs at least {MIN_PASSWORD_LENGTH} characters")
+    bad = sorted(set(value) - _PASSWORD_CHARS)
+    if bad:
+        raise SpecError(f"{option}: {bad[0]!r} is not allowed (letters, digits, '.', '_', '~' and '-' only: the "
+                        "password goes into database URLs)")  # fmt: skip
+    return value
+
+
+def store_credentials(postgres_password: str | None = None, minio_password: str | None = None) -> dict[str, str]:
+    """The keys of the ``workbench-stores`` Secret: the given passwords, else new random ones (``secrets``)."""
+    postgres = check_password(postgres_password, "--postgres-password") if postgres_password else None
+    minio = check_password(minio_password, "--minio-password") if minio_password else None
+    postgres = postgres or secrets.token_urlsafe(24)
+    minio = minio or secrets.token_urlsafe(24)
+    return {
+        "POSTGRES_USER": STORE_USER,
+        "POSTGRES_PASSWORD": postgres,
+        "MINIO_ROOT_USER": STORE_USER,
+        "MINIO_ROOT_PASSWORD": minio,
+        "AWS_ACCESS_KEY_ID": STORE_USER,
+        "AWS_SECRET_ACCESS_KEY": minio,
+    }
+
+
+def stores_env(credentials: dict[str, str]) -> str:
+    """The ``stores.env`` file of the kustomize base (``KEY=value`` lines) holding ``credentials``."""
+    return "# Credentials of the bundled stores (workbench k8s stores-env): keep this file private.\n" + "".join(
+        f"{k}={v}\n" for k, v in credentials.items()
+    )
+
+
 def deployment_manifests(
     namespace: str = DEFAULT_NAMESPACE,
     image: str = DEFAULT_IMAGE,
     storage_class: str | None = None,
     artifacts_size: str = "50Gi",
+    credentials: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Every object of a Workbench deployment in ``namespace``, running ``image``."""
+    """Every object of a Workbench deployment in ``namespace``, running ``image``.
+
+    ``credentials``: the Secret's keys (:func:`store_credentials`; default: new random passwords).
+    """
     ns = namespace
     objs: list[dict[str, Any]] = []
     objs.append({
@@ -156,10 +189,9 @@ def deployment_manifests(
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": CONTROLLER_ACCOUNT},
         "subjects": [{"kind": "ServiceAccount", "name": CONTROLLER_ACCOUNT, "namespace": ns}],
     })  # fmt: skip
-    secrets = {**DEV_STORES, "AWS_ACCESS_KEY_ID": DEV_STORES["MINIO_ROOT_USER"],
-               "AWS_SECRET_ACCESS_KEY": DEV_STORES["MINIO_ROOT_PASSWORD"]}  # fmt: skip
     objs.append({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-                 "metadata": _meta(STORES_SECRET, ns, "stores"), "stringData": secrets})  # fmt: skip
+                 "metadata": _meta(STORES_SECRET, ns, "stores"),
+                 "stringData": credentials or store_credentials()})  # fmt: skip
     claim: dict[str, Any] = {"accessModes": ["ReadWriteMany"], "resources": {"requests": {"storage": artifacts_size}}}
     if storage_class:
         claim["storageClassName"] = storage_class
@@ -346,106 +378,6 @@ def _dashboard(ns: str, image: str) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------------------------- submit
 
 
-class BundleError(ValueError):
-    """The experiment's files cannot be shipped in a ConfigMap."""
-
-
-def _roots(doc: dict[str, Any]) -> list[Path]:
-    """Folders an experiment document refers to: pipeline base folders, Python component files, the warm-start CSV."""
-    found: set[Path] = set()
-
-    def walk(value: Any, key: str = "") -> None:
-        if isinstance(value, dict):
-            for k, v in value.items():
-                walk(v, k)
-        elif isinstance(value, list):
-            for v in value:
-                walk(v, key)
-        elif isinstance(value, str) and key in ("baseDir", "file", "csv") and os.path.isabs(value):
-            path = Path(value)
-            found.add(path if key == "baseDir" else path.parent)
-
-    walk(doc)
-    roots: list[Path] = []
-    for path in sorted(found, key=lambda p: len(p.parts)):
-        if not any(path == r or r in path.parents for r in roots):
-            roots.append(path)
-    return roots
-
-
-def _files(root: Path) -> list[Path]:
-    out = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and not d.startswith("."))
-        for name in sorted(filenames):
-            if not name.startswith(".") and not name.endswith((".pyc", ".db", ".sqlite", ".journal")):
-                out.append(Path(dirpath) / name)
-    return out
-
-
-def unpack_bundle(bundle: Path, target: Path) -> None:
-    """In a pod: copy a mounted bundle ConfigMap's files to ``target`` (the kubelet's ``..data`` links skipped)."""
-    import shutil
-
-    for dirpath, dirnames, filenames in os.walk(bundle, followlinks=True):
-        dirnames[:] = [d for d in dirnames if not d.startswith("..")]
-        rel = Path(dirpath).relative_to(bundle)
-        for filename in filenames:
-            if filename.startswith(".."):
-                continue
-            dest = target / rel / filename
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(Path(dirpath) / filename, dest)
-
-
-def make_bundle(
-    doc: dict[str, Any], experiment: str, limit: int = BUNDLE_LIMIT, workspace: str = WORKSPACE_PATH
-) -> tuple[dict[str, str], dict[str, Any]]:
-    """The ConfigMap data shipping an experiment and the files it uses, and the volume ``items`` that lay them out.
-
-    Every folder the experiment uses is shipped under ``root/`` at its absolute path, and the
-    experiment document is rewritten to point there (``/workbench/bundles/<name>/root/...``): on
-    the shared volume the step pods see the same files at the same paths.
-    """
-    target = f"{workspace}/bundles/{slug(experiment)}"
-    data: dict[str, str] = {}
-    items: list[dict[str, str]] = []
-    total = 0
-    roots = _roots(doc)
-    for root in roots:
-        for path in _files(root):
-            try:
-                text = path.read_text(encoding="utf-8")
-            except (UnicodeDecodeError, OSError):
-                continue  # binary files stay behind: put them in the image or on the volume
-            total += len(text.encode())
-            if total > limit:
-                raise BundleError(
-                    f"the files of {experiment!r} under {root} exceed {limit // 1024} KiB, too much for a ConfigMap; "
-                    "bake them into the image or put them on the shared volume"
-                )
-            key = f"f{len(items):04d}"
-            data[key] = text
-            items.append({"key": key, "path": "root" + str(path)})
-
-    def rewrite(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: rewrite(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [rewrite(v) for v in value]
-        if isinstance(value, str) and os.path.isabs(value):
-            for root in roots:
-                if value == str(root) or value.startswith(str(root) + os.sep):
-                    return f"{target}/root{value}"
-        return value
-
-    import yaml
-
-    data["experiment.yaml"] = yaml.safe_dump(rewrite(doc), sort_keys=False)
-    items.append({"key": "experiment.yaml", "path": "experiment.yaml"})
-    return data, {"items": items, "target": target}
-
-
 def controller_objects(doc: dict[str, Any], experiment: str, namespace: str, image: str,
                        settings_env: dict[str, str] | None = None,
                        store_secret: str = "") -> list[dict[str, Any]]:  # fmt: skip
@@ -454,7 +386,7 @@ def controller_objects(doc: dict[str, Any], experiment: str, namespace: str, ima
     ``store_secret``: with object-store artifacts, the Secret whose ``AWS_ACCESS_KEY_ID`` and
     ``AWS_SECRET_ACCESS_KEY`` the controller uses too (it fetches step outputs from the store).
     """
-    data, layout = make_bundle(doc, experiment)
+    contents, layout = make_bundle(doc, experiment)
     base = f"wb-{slug(experiment, 40)}"
     labels = {
         LABEL_EXPERIMENT: label_value(experiment),
@@ -465,7 +397,7 @@ def controller_objects(doc: dict[str, Any], experiment: str, namespace: str, ima
     config_map = {
         "apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": f"{base}-bundle", "namespace": namespace, "labels": labels, "annotations": annotations},
-        "data": data,
+        **{k: v for k, v in contents.items() if v},
     }  # fmt: skip
     env = [
         *workbench_env(namespace, image, settings_env),
@@ -530,8 +462,22 @@ BASE_FILES = {
 _HEADER = "# Generated by `python -m workbench.backends._k8s_manifests deploy/k8s/base`: edit the generator.\n"
 
 
+#: The base ships no credentials: the Secret is generated from a ``stores.env`` the user writes first.
+_STORES_NOTE = (
+    "#\n"
+    "# The store credentials are not part of this base: write them once, with new random passwords, before\n"
+    "# the first deployment (the file is git-ignored; keep it, the databases keep their first password):\n"
+    "#\n"
+    "#   workbench k8s stores-env > deploy/k8s/base/stores.env\n"
+)
+
+
 def write_base(folder: str | Path) -> list[Path]:
-    """Write ``deploy/k8s/base`` (kustomize): the deployment in namespace ``workbench`` with image ``workbench``."""
+    """Write ``deploy/k8s/base`` (kustomize): the deployment in namespace ``workbench`` with image ``workbench``.
+
+    Everything but the Secret's values: its ``secretGenerator`` reads ``stores.env``, which the user
+    writes with ``workbench k8s stores-env`` (random passwords); without it the build fails.
+    """
     import yaml
 
     folder = Path(folder)
@@ -542,13 +488,6 @@ def write_base(folder: str | Path) -> list[Path]:
         path = folder / filename
         path.write_text(_HEADER + to_yaml([objs[k] for k in keys]), encoding="utf-8")
         written.append(path)
-    secret = objs[("Secret", STORES_SECRET)]
-    env = folder / "stores.env"
-    env.write_text(
-        "# Development credentials of the bundled stores: change them before the first deployment.\n"
-        + "".join(f"{k}={v}\n" for k, v in secret["stringData"].items()),
-        encoding="utf-8",
-    )
     kustomization = {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
@@ -558,8 +497,8 @@ def write_base(folder: str | Path) -> list[Path]:
         "generatorOptions": {"disableNameSuffixHash": True},  # `workbench submit` refers to it by name
         "images": [{"name": "workbench", "newName": "workbench", "newTag": "latest"}],
     }
-    (folder / "kustomization.yaml").write_text(_HEADER + yaml.safe_dump(kustomization, sort_keys=False))
-    return [*written, env, folder / "kustomization.yaml"]
+    (folder / "kustomization.yaml").write_text(_HEADER + _STORES_NOTE + yaml.safe_dump(kustomization, sort_keys=False))
+    return [*written, folder / "kustomization.yaml"]
 
 
 if __name__ == "__main__":

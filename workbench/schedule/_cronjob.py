@@ -53,14 +53,13 @@ def cronjob_objects(
     cache: bool = True,
 ) -> list[dict[str, Any]]:
     """The ConfigMap and the CronJob of a recurring pipeline run in ``namespace``."""
+    from workbench.backends._bundle import BundleError, make_bundle
     from workbench.backends._k8s_manifests import (
         ARTIFACTS_CLAIM,
         CONTROLLER_ACCOUNT,
         WORKSPACE_PATH,
-        BundleError,
         _container_security,
         _pod_security,
-        make_bundle,
         workbench_env,
     )
     from workbench.backends._k8s_pod import LABEL_COMPONENT, LABEL_MANAGED_BY, MANAGED_BY, label_value, slug
@@ -76,10 +75,10 @@ def cronjob_objects(
     schedule = cron_of(trigger)
     base = f"wb-{slug(name, 40)}"
     try:
-        data, layout = make_bundle(pipeline_doc, f"schedule-{name}")
+        contents, layout = make_bundle(pipeline_doc, f"schedule-{name}")
     except BundleError as err:
         raise SpecError(str(err), path="pipeline") from None
-    data["pipeline.yaml"] = data.pop("experiment.yaml")
+    contents["data"]["pipeline.yaml"] = contents["data"].pop("experiment.yaml")
     items = [i if i["key"] != "experiment.yaml" else {"key": "pipeline.yaml", "path": "pipeline.yaml"}
              for i in layout["items"]]  # fmt: skip
     target = layout["target"]
@@ -88,7 +87,7 @@ def cronjob_objects(
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": {"name": f"{base}-pipeline", "namespace": namespace, "labels": labels},
-        "data": data,
+        **{k: v for k, v in contents.items() if v},
     }
     argv = ["workbench", "pipeline", "run", f"{target}/pipeline.yaml", "--backend", "kubernetes",
             "--experiment", experiment, "--namespace", namespace, "--schedule", name, "--quiet"]  # fmt: skip
