@@ -52,6 +52,58 @@ def quadratic_doc(name: str, trials: int = 6, parallel: int = 2, seed: int = 1, 
     return doc
 
 
+def synthetic_experiment(
+    home: Path,
+    name: str,
+    objectives: list[tuple[str, str]],
+    trials: list[tuple[float, list[float] | None]],
+    namespace: str = "default",
+) -> Any:
+    """An experiment written straight into a workspace's Optuna store (no step runs): a spec over one double
+    parameter ``x`` in [0, 100] and ``objectives`` (name, direction); one trial per ``(x, values)`` (``None``:
+    a Failed trial). Returns the study."""
+    import optuna
+    from optuna.distributions import FloatDistribution
+
+    from workbench.search import _storage as st
+    from workbench.workspace import Workspace
+
+    workspace = Workspace.at(home)
+    workspace.ensure()
+    study = optuna.create_study(
+        study_name=name, storage=st.open_storage(workspace.optuna_url), directions=[d for _, d in objectives]
+    )
+    objective: dict[str, Any] = (
+        {"type": objectives[0][1], "objectiveMetricName": objectives[0][0]}
+        if len(objectives) == 1
+        else {"objectives": [{"metricName": m, "type": d} for m, d in objectives]}
+    )
+    spec = {
+        "objective": objective,
+        "algorithm": {"algorithmName": "random"},
+        "maxTrialCount": len(trials),
+        "parameters": [{"name": "x", "parameterType": "double", "feasibleSpace": {"min": "0", "max": "100"}}],
+        "trialTemplate": {"template": "quadratic"},
+    }
+    doc = {"apiVersion": "workbench.io/v1alpha1", "kind": "Experiment",
+           "metadata": {"name": name, "namespace": namespace}, "spec": spec}  # fmt: skip
+    for key, value in ((st.ATTR_SPEC, doc), (st.ATTR_STATE, "Succeeded"), (st.ATTR_NAMESPACE, namespace),
+                       (st.ATTR_STARTED, time.time())):  # fmt: skip
+        study.set_user_attr(key, value)
+    for x, values in trials:
+        metrics = dict(zip([m for m, _ in objectives], values or [], strict=False))
+        study.add_trial(
+            optuna.trial.create_trial(
+                params={"x": x},
+                distributions={"x": FloatDistribution(0, 100)},
+                values=values,
+                state=optuna.trial.TrialState.COMPLETE if values else optuna.trial.TrialState.FAIL,
+                user_attrs={st.T_METRICS: metrics, st.T_STATE: "Succeeded" if values else "Failed"},
+            )
+        )
+    return study
+
+
 def write_yaml(path: Path, doc: Any) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")

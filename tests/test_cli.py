@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from app_helpers import Gated, alive, cli, failing_doc, quadratic_doc, start_cli, write_yaml
+from app_helpers import Gated, alive, cli, failing_doc, quadratic_doc, start_cli, synthetic_experiment, write_yaml
 from typer.testing import CliRunner
 
 from workbench.cli import app
@@ -511,3 +511,43 @@ def test_ctrl_c_stops_the_experiment(fresh_home: Path, gated: Gated, tmp_path: P
     assert len(df) == 2 and (df["state"] == "Killed").all()
     assert not any(alive(pid) for pid in pids)
     assert not os.path.exists(gated.gate)
+
+
+# ----------------------------------------------------------------------------- best and the Pareto front
+
+
+def test_best_names_a_single_objective(tmp_path: Path) -> None:
+    """The regression: `workbench best` printed `values [0.060076]`."""
+    synthetic_experiment(tmp_path, "one", [("loss", "minimize")], [(1.0, [0.5]), (2.0, [0.060076]), (3.0, None)])
+    result = invoke("best", "one", "--home", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0] == "trial 1: loss = 0.06008"
+    assert "values" not in result.stdout and "x = 2" in result.stdout
+    data = json.loads(invoke("best", "one", "--home", str(tmp_path), "--json").stdout)
+    assert data["objective"] == {"loss": 0.060076} and data["values"] == [0.060076] and data["number"] == 1
+
+
+def test_best_names_every_objective_of_the_pareto_front(tmp_path: Path) -> None:
+    objectives = [("accuracy", "maximize"), ("size", "minimize")]
+    synthetic_experiment(tmp_path, "two", objectives, [(1.0, [0.9, 10.0]), (2.0, [0.8, 5.0]), (3.0, [0.7, 20.0])])
+    result = invoke("best", "two", "--home", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    heads = [line for line in result.stdout.splitlines() if line.startswith("trial")]
+    assert heads == ["trial 0: accuracy = 0.9, size = 10", "trial 1: accuracy = 0.8, size = 5"]
+    data = json.loads(invoke("best", "two", "--home", str(tmp_path), "--json").stdout)
+    assert [d["objective"] for d in data] == [{"accuracy": 0.9, "size": 10.0}, {"accuracy": 0.8, "size": 5.0}]
+
+
+def test_show_of_a_multi_objective_experiment_lists_the_pareto_front_first(tmp_path: Path) -> None:
+    """The regression: the summary said "best 10 of 18" but listed trials 0-9 in number order."""
+    objectives = [("accuracy", "maximize"), ("size", "minimize")]
+    dominated = [(float(i), [0.5, 50.0 + i]) for i in range(12)]  # trials 0-11: dominated by every later one
+    front = [(50.0 + i, [0.9 - i / 100, 10.0 - i]) for i in range(4)]  # trials 12-15: the front
+    second = [(70.0, [0.85, 11.0]), (71.0, [0.7, 40.0])]  # trials 16, 17: fronts 2 and 3
+    synthetic_experiment(tmp_path, "mo", objectives, dominated + front + second + [(99.0, None)])
+    result = invoke("show", "mo", "--home", str(tmp_path), "--limit", "10")
+    assert result.exit_code == 0, result.output
+    assert "Pareto front first, 10 of 19" in result.stdout
+    listed = [int(r[0]) for r in table_rows(result.stdout)]
+    assert listed[:6] == [12, 13, 14, 15, 16, 17] and len(listed) == 10
+    assert set(listed[6:]) <= set(range(12))

@@ -365,37 +365,79 @@ def stop(
 
 @app.command()
 def validate(
-    spec_file: Path = typer.Argument(..., help="Experiment YAML to check."),
+    document: str = typer.Argument(
+        ...,
+        help="What to check: an experiment (Workbench or Katib), a pipeline or component YAML (KFP v1 component.yaml "
+        "too), a template folder or name, or FILE.py:FUNCTION.",
+    ),
     backend: str | None = typer.Option(
-        None, help="Check the trial's commands for this backend: local or kubernetes (default: the setting)."
+        None, help="Check an experiment's trial commands for this backend: local or kubernetes (default: the setting)."
     ),
 ) -> None:
-    """Check an experiment spec (search settings and trial commands too) without running or writing anything.
+    """Check a document Workbench reads, recognised by its kind, without running or writing anything.
 
-    Warns (exit status 0) when an objective is not a metric the trial template declares it reports."""
-    from workbench.spec import load_experiment
+    Warns (exit status 0) when an experiment's objective is not a metric its trial template declares it reports."""
+    from workbench.spec import ExperimentSpec
+    from workbench.spec._documents import load_document
 
-    spec = load_experiment(spec_file)
-    _controller(spec, _workspace(None), backend, source=str(spec_file.resolve()))
+    doc = load_document(document)
+    lines = _describe_document(doc, backend)
+    console.print(f"[green]valid[/] {doc.kind}: {escape(document)}", soft_wrap=True, highlight=False)
+    console.print("\n".join(f"  {escape(line)}" for line in lines), soft_wrap=True, highlight=False)
+    for warning in doc.value.metric_warnings() if isinstance(doc.value, ExperimentSpec) else []:
+        console.print(f"[yellow]warning[/]: {escape(warning)}", soft_wrap=True, highlight=False)
+
+
+def _describe_document(doc: Any, backend: str | None) -> list[str]:
+    """What ``validate`` prints under the verdict (an experiment passes the controller's preflight first)."""
+    from workbench.spec import Component, ExperimentSpec
+
+    value = doc.value
+    if isinstance(value, ExperimentSpec):
+        controller = _controller(value, _workspace(None), backend, source=doc.source)
+        return _describe_experiment(value, controller.budget)
+    if isinstance(value, Component):
+        return _describe_component(value)
+    params = ", ".join(f"{p.name}={_fmt(p.default)}" for p in value.parameters) or "none"
+    return [f"pipeline {value.name!r}: parameters {params}", f"steps: {' → '.join(value.topological_order())}"]
+
+
+def _describe_experiment(spec: Any, budget: int | None) -> list[str]:
     pipeline = spec.trial_template.pipeline
     objective = ", ".join(
         f"{d} {m}" for m, d in zip(spec.objective.metric_names, spec.objective.directions, strict=False)
     )
-    space = "; ".join(_describe_parameter(p) for p in spec.parameters)
     stopping = spec.early_stopping.algorithm_name if spec.early_stopping else "none"
-    console.print(f"[green]valid[/]: {escape(str(spec_file))}", soft_wrap=True)
-    console.print(
-        f"  experiment {spec.name!r} (namespace {spec.namespace}): {objective}\n"
-        f"  algorithm {spec.algorithm.algorithm_name}, early stopping {stopping}\n"
-        f"  budget {spec.max_trial_count or 'unlimited'} trials, {spec.parallel_trial_count} in parallel, "
-        f"max failed {spec.max_failed_trial_count if spec.max_failed_trial_count is not None else '-'}\n"
-        f"  parameters: {escape(space)}\n"
-        f"  trial pipeline {pipeline.name!r}: {' → '.join(pipeline.topological_order())}",
-        soft_wrap=True,
-        highlight=False,
-    )
-    for warning in spec.metric_warnings():
-        console.print(f"[yellow]warning[/]: {escape(warning)}", soft_wrap=True, highlight=False)
+    if budget is None:
+        trials = "unlimited"
+    elif spec.max_trial_count is None or budget < spec.max_trial_count:
+        trials = f"{budget} trials (the grid size)"
+    else:
+        trials = f"{budget} trials"
+    failed = spec.max_failed_trial_count if spec.max_failed_trial_count is not None else "-"
+    return [
+        f"experiment {spec.name!r} (namespace {spec.namespace}): {objective}",
+        f"algorithm {spec.algorithm.algorithm_name}, early stopping {stopping}",
+        f"budget {trials}, {spec.parallel_trial_count} in parallel, max failed {failed}",
+        f"parameters: {'; '.join(_describe_parameter(p) for p in spec.parameters)}",
+        f"trial pipeline {pipeline.name!r}: {' → '.join(pipeline.topological_order())}",
+    ]
+
+
+def _describe_component(component: Any) -> list[str]:
+    def io(items: list[Any]) -> str:
+        return ", ".join(f"{i.name} ({i.type or 'untyped'})" for i in items) or "none"
+
+    impl = component.implementation
+    if impl.python is not None:
+        how = f"Python function {impl.python.function} in {impl.python.file}"
+    else:
+        how = f"container {impl.container.image or '(no image)'}"
+    return [
+        f"component {component.name!r}: {how}",
+        f"inputs: {io(component.inputs)}",
+        f"outputs: {io(component.outputs)}",
+    ]
 
 
 def _describe_parameter(p: Any) -> str:
@@ -480,6 +522,11 @@ def _trials_table(df: Any, objective: list[str], directions: list[str], limit: i
         view = df.assign(_unranked=df["state"] != "Succeeded").sort_values(
             ["_unranked", first], ascending=[True, directions[0] == "minimize"], na_position="last", kind="stable"
         )
+    elif len(directions) > 1 and all(f"metrics.{m}" in df.columns for m in objective):
+        # the Pareto front first, then the front of what is left, ...; then trials without values
+        view = df.assign(_rank=_pareto_ranks(df, objective, directions)).sort_values(
+            ["_rank", "number"], kind="stable"
+        )
     if limit:
         view = view.head(limit)
     for _, row in view.iterrows():
@@ -494,6 +541,24 @@ def _trials_table(df: Any, objective: list[str], directions: list[str], limit: i
                 cells.append(escape(_fmt(v)))
         table.add_row(*cells)
     return table
+
+
+def _pareto_ranks(df: Any, objective: list[str], directions: list[str]) -> list[float]:
+    """Each succeeded trial's non-domination rank (0: the Pareto front); ``inf`` for the other trials."""
+    import numpy as np
+
+    from workbench.readmodel import pareto_mask
+
+    ranks = np.full(len(df), np.inf)
+    values = df[[f"metrics.{m}" for m in objective]].to_numpy(dtype=float)
+    left = np.flatnonzero((df["state"] == "Succeeded").to_numpy() & ~np.isnan(values).any(axis=1))
+    rank = 0
+    while len(left):
+        front = pareto_mask(values[left], directions)
+        ranks[left[front]] = rank
+        left = left[~front]
+        rank += 1
+    return list(ranks)
 
 
 #: Trial states worth explaining under the table.
@@ -542,7 +607,8 @@ def _show(workspace: Any, name: str, limit: int | None) -> None:
         )
     )
     if len(df):
-        shown = f" (best {limit} of {len(df)})" if limit and len(df) > limit else ""
+        best = "best" if len(row.directions) == 1 else "Pareto front first,"
+        shown = f" ({best} {limit} of {len(df)})" if limit and len(df) > limit else ""
         console.print(f"trials{shown}:")
         console.print(_trials_table(df, row.objective, row.directions, limit))
         _print_problems(workspace, df, limit=10, more=f"workbench trials {name}")
@@ -595,19 +661,37 @@ def best(
     trials = study.best_trials if multi else ([study.best_trial] if _has_best(study) else [])
     if not trials:
         raise WorkbenchError(f"experiment {name!r} has no succeeded trial yet")
+    names = _objective_names(study)
     out = [
-        {"number": t.number, "params": t.params, "values": t.values, "metrics": t.user_attrs.get(st.T_METRICS, {})}
+        {
+            "number": t.number,
+            "params": t.params,
+            "values": t.values,
+            "objective": dict(zip(names, t.values, strict=False)),
+            "metrics": t.user_attrs.get(st.T_METRICS, {}),
+        }
         for t in sorted(trials, key=lambda t: t.number)
     ]
     if as_json:
         print(json.dumps(out if multi else out[0], indent=2))
         return
     for item in out:
-        console.print(f"[bold]trial {item['number']}[/]  values {item['values']}")
+        objective = ", ".join(f"{k} = {_fmt(v)}" for k, v in item["objective"].items())
+        console.print(f"[bold]trial {item['number']}[/]: {escape(objective)}", highlight=False)
         for k, v in item["params"].items():
-            console.print(f"  {k} = {escape(_fmt(v))}")
-        for k, v in item["metrics"].items():
-            console.print(f"  [dim]{k}[/] = {_fmt(v)}")
+            console.print(f"  {k} = {escape(_fmt(v))}", highlight=False)
+        others = {k: v for k, v in item["metrics"].items() if k not in item["objective"]}
+        for k, v in others.items():
+            console.print(f"  [dim]{escape(k)}[/] = {_fmt(v)}", highlight=False)
+
+
+def _objective_names(study: Any) -> list[str]:
+    """The objective metric names of an experiment, in the order of its directions (``show`` uses the same)."""
+    from workbench.search._storage import ATTR_SPEC
+
+    objective = ((study.user_attrs.get(ATTR_SPEC) or {}).get("spec") or {}).get("objective") or {}
+    names = [o["metricName"] for o in objective.get("objectives") or []]
+    return names or [objective.get("objectiveMetricName") or "value"]
 
 
 def _has_best(study: Any) -> bool:

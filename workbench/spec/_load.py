@@ -213,6 +213,9 @@ def load_component(ref: str | Path | dict[str, Any] | Component, base_dir: Path 
 
 
 def _component_from_dict(data: dict[str, Any], base: Path, source: str | None) -> Component:
+    prefix = ""
+    if "kind" in data or "apiVersion" in data:  # a ``kind: Component`` document (a KFP component.yaml has neither)
+        data, prefix = _unwrap(data, "Component", source, meta_keys=("name", "description"))
     data = dict(data)
     impl = data.get("implementation")
     if isinstance(impl, dict) and isinstance(impl.get("python"), dict):
@@ -226,11 +229,13 @@ def _component_from_dict(data: dict[str, Any], base: Path, source: str | None) -
                 resolved, found = base / file, False
             if not found:
                 raise SpecError(
-                    f"Python file {str(resolved)!r} not found", path="implementation.python.file", source=source
+                    f"Python file {str(resolved)!r} not found",
+                    path=join_path(prefix, "implementation.python.file"),
+                    source=source,
                 )
             py["file"] = str(resolved)
         data["implementation"] = {**impl, "python": py}
-    return validate_model(Component, data, source=source)
+    return validate_model(Component, data, prefix=prefix, source=source)
 
 
 # --------------------------------------------------------------------------- documents
