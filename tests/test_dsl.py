@@ -369,3 +369,93 @@ def test_yaml_component_in_a_python_pipeline(pipes, tmp_path):
     assert result.state == "Succeeded", result.message
     assert [out(result, f"shout[{i}]", "loud") for i in range(2)] == ["HEY", "THERE"]
     assert json.loads(json.dumps(p.to_dict()))["steps"][0]["forEach"]["items"] == ["{{params.word}}", "there"]
+
+
+# --------------------------------------------------------------------------- KFP idioms
+
+KFP_IDIOMS = '''
+from workbench import dsl, pipeline
+from components import label, train, load, average, scale
+
+
+@pipeline
+def kfp_style(threshold: float = 0.5):
+    data = load(rows=3)
+    flip = label(text="heads")
+    with dsl.Condition(flip.output == "heads", name="heads-branch"):
+        label(text="won").set_display_name("won").set_retry(2, backoff_duration="1s").set_caching_options(False)
+        with dsl.Condition(scale(x=threshold).output > 0.5):
+            label(text="twice")
+    with dsl.ParallelFor([{"fold": 0, "lr": 0.1, "type": "a"}, {"fold": 1, "lr": 0.2, "type": "b"}]) as item:
+        fit = train(data=data.outputs["data"], fold=item.fold, alpha=item.lr)
+        label(text=item.type)
+    average(scores=fit.output)
+'''
+
+
+@pytest.fixture(scope="module")
+def kfp_pipes(pipes: Path) -> Path:
+    (pipes / "kfp_idioms.py").write_text(textwrap.dedent(KFP_IDIOMS))
+    return pipes
+
+
+def test_kfp_condition_is_if_and_item_fields_read_as_attributes(kfp_pipes):
+    """The regression: `with dsl.Condition(...)` and `item.field` crashed with raw tracebacks."""
+    p = pipeline_from_ref("kfp_idioms.py:kfp_style", str(kfp_pipes))
+    heads = "{{steps.label.outputs.Output}} == 'heads'"
+    won = p.step("label-2")
+    assert won.when == heads and won.display_name == "won" and won.retry.limit == 2 and won.cache is False
+    assert p.step("label-3").when == f"({heads}) and ({{{{steps.scale.outputs.Output}}}} > 0.5)"
+    loop = p.step("for-each-1")
+    body = loop.component
+    assert body.step("train").arguments == {"data": "{{params.load-data}}", "fold": "{{params.item.fold}}",
+                                            "alpha": "{{params.item.lr}}"}  # fmt: skip
+    assert loop.arguments["item.fold"] == "{{item.fold}}" and loop.arguments["item.lr"] == "{{item.lr}}"
+    assert loop.arguments["item.type"] == "{{item.type}}"  # a field named like an attribute is still a field
+    assert pipeline_from_dict(yaml.safe_load(to_yaml(p))) == p
+
+
+def test_kfp_idioms_run(kfp_pipes, tmp_path):
+    result = run(pipeline_from_ref("kfp_idioms.py:kfp_style", str(kfp_pipes)), tmp_path, {"threshold": 0.1})
+    assert result.state == "Succeeded", {k: (s.state, s.message) for k, s in result.steps.items()}
+    assert out(result, "label-2") == "won" and result.steps["label-3"].state == "Skipped"
+    assert json.loads(out(result, "average")) == pytest.approx((3 + 0 * 0.1 + 3 + 1 * 0.2) / 2)
+    assert out(result, "for-each-1[1].label") == "b"
+
+
+KFP_MISUSE = {
+    "container_op": ("dsl.ContainerOp(name='x', image='alpine')", "ContainerOp", "dsl.load_component"),
+    "cpu_limit": ("label(text='x').set_cpu_limit('2')", "set_cpu_limit", ".resources(cpu=..."),
+    "env": ("label(text='x').add_env_variable('A')", "add_env_variable", ".env(NAME=value)"),
+    "output_field": ("label(text='x').output.field", "has no attribute 'field'", "step.outputs['name']"),
+    "retry_policy": ("label(text='x').set_retry(2, policy='Always')", "policy", "every failure"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(KFP_MISUSE))
+def test_kfp_spellings_workbench_lacks_are_clear_errors_naming_the_workbench_spelling(pipes, tmp_path, case):
+    body, *fragments = KFP_MISUSE[case]
+    (tmp_path / "kfp_bad.py").write_text(
+        f"from workbench import dsl, pipeline\nfrom components import label\n\n@pipeline\ndef bad():\n    {body}\n"
+    )
+    sys.path.insert(0, str(pipes))
+    try:
+        with pytest.raises(SpecError) as info:
+            pipeline_from_ref("kfp_bad.py:bad", str(tmp_path))
+    finally:
+        sys.path.remove(str(pipes))
+    message = str(info.value)
+    assert "pipeline 'bad' (kfp_bad.py, line 6)" in message
+    for fragment in fragments:
+        assert fragment in message
+
+
+def test_cli_export_of_a_kfp_misuse_is_a_message_not_a_traceback(pipes, tmp_path, monkeypatch):
+    (pipes / "kfp_cli_bad.py").write_text(
+        "from workbench import dsl, pipeline\nfrom components import label\n\n@pipeline\ndef bad():\n"
+        "    label(text='x').set_memory_limit('1Gi')\n"
+    )
+    monkeypatch.chdir(pipes)
+    result = CliRunner().invoke(app, ["pipeline", "export", "kfp_cli_bad.py:bad"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "set_memory_limit" in result.stderr and ".resources(" in result.stderr

@@ -42,13 +42,14 @@ class Ref:
     """A value known when the pipeline runs: a parameter, a step output, the loop item, the run's status.
 
     Use it as a component argument (also inside f-strings: ``f"{lr}"``), compare it to build a
-    condition (``acc > 0.9``), index it for a field of the loop item (``item["lr"]``).
+    condition (``acc > 0.9``), take a field of the loop item (``item.lr`` or ``item["lr"]``, as in KFP).
+    Its own attributes start with ``_`` so that any field name reads as a field (``item.type``).
     """
 
     def __init__(self, body: str, builder: _Builder | None, type_name: str | None = None) -> None:
-        self.body = body
-        self.builder = builder
-        self.type = type_name
+        self._body = body
+        self._builder = builder
+        self._type = type_name
 
     def render(self, builder: _Builder | None = None) -> str:
         """``{{...}}`` as seen from ``builder`` (the pipeline being written; default: the current one)."""
@@ -62,12 +63,23 @@ class Ref:
         return str(self)
 
     def __repr__(self) -> str:
-        return f"Ref({self.body!r})"
+        return f"Ref({self._body!r})"
 
     def __getitem__(self, key: str) -> Ref:
-        if not self.body.startswith("item"):
-            raise TypeError(f"only the loop item has fields; {self.body} has none")
-        return Ref(f"{self.body}.{key}", self.builder, None)
+        if not self._body.startswith("item"):
+            raise TypeError(f"only the loop item has fields; {self._body} has none")
+        return Ref(f"{self._body}.{key}", self._builder, None)
+
+    def __getattr__(self, name: str) -> Ref:
+        """``item.field``: a field of a loop item that is a mapping (KFP's ``ParallelFor`` spelling)."""
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if not self._body.startswith("item"):
+            raise AttributeError(
+                f"{{{{{self._body}}}}} has no attribute {name!r}: only the loop item has fields (item.{name}); "
+                "a step's outputs are step.outputs['name'] (or step.output)"
+            )
+        return self[name]
 
     def _compare(self, op: str, other: Any) -> Condition:
         return Condition(f"{_literal(self)} {op} {_literal(other)}")
@@ -101,10 +113,25 @@ class Ref:
 
 
 class Condition:
-    """A ``when`` expression; combine with ``&``, ``|`` and ``~``."""
+    """A ``when`` expression; combine with ``&``, ``|`` and ``~``.
 
-    def __init__(self, text: str) -> None:
-        self.text = text
+    ``with dsl.Condition(step.output == "heads"):`` is KFP v1's spelling of ``with dsl.If(...)``: the
+    steps inside run only when the condition holds (``name`` is accepted and, as a display name, unused).
+    """
+
+    def __init__(self, text: Any, name: str | None = None) -> None:
+        self.text = text if isinstance(text, str) else _condition_text(text)
+        self.name = name
+        self._block: If | None = None
+
+    def __enter__(self) -> Condition:
+        self._block = If(self)
+        self._block.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        assert self._block is not None
+        self._block.__exit__(*exc)
 
     def __and__(self, other: Any) -> Condition:
         return Condition(f"({self.text}) and ({_condition_text(other)})")
@@ -156,7 +183,7 @@ def OneOf(*refs: Ref) -> Ref:  # noqa: N802 - reads like the KFP name
     bodies = [_body_in(r, builder) for r in refs]
     if not all(b.startswith("steps.") for b in bodies):
         raise TypeError("OneOf takes step outputs (step.outputs['name'])")
-    return Ref(f"oneOf({', '.join(bodies)})", builder, refs[0].type)
+    return Ref(f"oneOf({', '.join(bodies)})", builder, refs[0]._type)
 
 
 class _RunRefs:
@@ -174,23 +201,23 @@ run = _RunRefs()
 def _body_in(ref: Ref, builder: _Builder | None) -> str:
     """The reference body as written in ``builder``'s pipeline: imported from an enclosing
     pipeline as a parameter, or exported from a nested one as an output."""
-    if ref.builder is not None and ref.builder is builder and ref.body.split(".")[0] == "item":
-        return builder.import_(ref.body, ref.type)  # the loop step passes its item in as a parameter
-    if ref.builder is None or builder is None or ref.builder is builder:
-        return ref.body
-    if builder.has_ancestor(ref.builder):  # from an enclosing pipeline: becomes a parameter of this one
+    if ref._builder is not None and ref._builder is builder and ref._body.split(".")[0] == "item":
+        return builder.import_(ref._body, ref._type)  # the loop step passes its item in as a parameter
+    if ref._builder is None or builder is None or ref._builder is builder:
+        return ref._body
+    if builder.has_ancestor(ref._builder):  # from an enclosing pipeline: becomes a parameter of this one
         assert builder.parent is not None
         outer = _body_in(ref, builder.parent)
-        return builder.import_(outer, ref.type)
-    if ref.builder.has_ancestor(builder):  # from a nested loop body: becomes an output of it
-        source = ref.builder
-        body = ref.body
+        return builder.import_(outer, ref._type)
+    if ref._builder.has_ancestor(builder):  # from a nested loop body: becomes an output of it
+        source = ref._builder
+        body = ref._body
         while source is not builder:
-            body = source.export(body, ref.type)
+            body = source.export(body, ref._type)
             assert source.parent is not None
             source = source.parent
         return body
-    raise SpecError(f"{{{{{ref.body}}}}} belongs to another pipeline and cannot be used here")
+    raise SpecError(f"{{{{{ref._body}}}}} belongs to another pipeline and cannot be used here")
 
 
 # --------------------------------------------------------------------------- steps
@@ -214,6 +241,23 @@ class Outputs:
 
     def __repr__(self) -> str:
         return f"Outputs({list(self)})"
+
+
+_RESOURCES = "use .resources(cpu=..., memory=..., gpu=...) (requests = limits)"
+#: KFP step methods Workbench spells differently: what to write instead.
+_KFP_STEP_SPELLINGS = {
+    "set_cpu_limit": _RESOURCES,
+    "set_cpu_request": _RESOURCES,
+    "set_memory_limit": _RESOURCES,
+    "set_memory_request": _RESOURCES,
+    "set_gpu_limit": _RESOURCES,
+    "set_accelerator_limit": _RESOURCES,
+    "add_env_variable": "use .env(NAME=value)",
+    "set_env_variable": "use .env(NAME=value)",
+    "set_timeout": "use .timeout('10m')",
+    "add_node_selector_constraint": "set kubernetes.nodeSelector on the component or the step (YAML)",
+    "apply": "set kubernetes settings on the component or the step (YAML)",
+}
 
 
 class StepHandle:
@@ -273,6 +317,34 @@ class StepHandle:
     def display_name(self, text: str) -> StepHandle:
         self.step["displayName"] = text
         return self
+
+    # KFP v1/v2 spellings whose meaning is the same.
+
+    def set_retry(
+        self,
+        num_retries: int,
+        policy: str | None = None,
+        backoff_duration: str | None = None,
+        backoff_factor: float | None = None,
+        backoff_max_duration: str | None = None,
+    ) -> StepHandle:
+        """KFP's ``set_retry``: :meth:`retry` (``policy`` is not supported: every failure is retried)."""
+        if policy is not None:
+            raise TypeError("set_retry(policy=...) is not supported: Workbench retries every failure of a step")
+        return self.retry(num_retries, backoff_duration, backoff_factor, backoff_max_duration)
+
+    def set_display_name(self, name: str) -> StepHandle:
+        """KFP's ``set_display_name``: :meth:`display_name`."""
+        return self.display_name(name)
+
+    def set_caching_options(self, enable_caching: bool) -> StepHandle:
+        """KFP's ``set_caching_options``: :meth:`cache`."""
+        return self.cache(enable_caching)
+
+    def __getattr__(self, name: str) -> Any:
+        if name in _KFP_STEP_SPELLINGS:
+            raise AttributeError(f"a step has no {name}() (a KFP method): {_KFP_STEP_SPELLINGS[name]}")
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def after(self, *steps: StepHandle) -> StepHandle:
         for other in steps:
@@ -622,6 +694,10 @@ def build(function: Any) -> Any:
     try:
         returned = func(**kwargs)
         _collect_outputs(builder, returned)
+    except SpecError:
+        raise
+    except Exception as err:  # a misuse of the DSL (or a bug in the function): a message, not a traceback
+        raise SpecError(f"pipeline {function.name!r}{_where(err, func)}: {type(err).__name__}: {err}") from err
     finally:
         _STACK.pop()
         _BUILDING.pop()
@@ -631,6 +707,16 @@ def build(function: Any) -> Any:
     source = inspect.getsourcefile(func)
     base = os.path.dirname(os.path.abspath(source)) if source else os.getcwd()
     return pipeline_from_dict(doc, base_dir=base, source=f"@pipeline {function.name}")
+
+
+def _where(err: BaseException, func: Any) -> str:
+    """`` (FILE.py, line N)``: the innermost line of the pipeline function's file the error went through."""
+    import inspect
+    import traceback
+
+    source = inspect.getsourcefile(func)
+    frames = [f for f in traceback.extract_tb(err.__traceback__) if f.filename == source]
+    return f" ({os.path.basename(frames[-1].filename)}, line {frames[-1].lineno})" if frames else ""
 
 
 def _hints(func: Any) -> dict[str, Any]:
@@ -652,7 +738,7 @@ def _collect_outputs(builder: _Builder, returned: Any) -> None:
         if not isinstance(ref, Ref):
             raise SpecError(f"a pipeline returns step outputs (step.outputs['x']), got {type(ref).__name__}")
         body = _body_in(ref, builder)
-        builder.outputs.append({"name": name, **({"type": ref.type} if ref.type else {}), "from": "{{" + body + "}}"})
+        builder.outputs.append({"name": name, **({"type": ref._type} if ref._type else {}), "from": "{{" + body + "}}"})
 
 
 def add_pipeline_step(function: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> StepHandle:

@@ -296,6 +296,15 @@ def pipeline(func: Callable[..., Any] | None = None, *, name: str | None = None,
 _BUILDER_NAMES = ("If", "Elif", "Else", "ParallelFor", "ExitHandler", "OneOf", "run", "Condition", "Ref", "StepHandle")
 
 
+#: KFP DSL names Workbench spells differently: what to write instead.
+_KFP_SPELLINGS = {
+    "ContainerOp": "load a component.yaml with dsl.load_component(...) or write a @component function",
+    "PipelineParam": "a pipeline function's parameters are its pipeline parameters: use them directly",
+    "Collected": "outside a ParallelFor block a step's outputs are already lists (one value per iteration)",
+    "importer": "pass the artifact's path as an argument of a component's Input[...]",
+}
+
+
 def __getattr__(name: str) -> Any:
     if name in _BUILDER_NAMES:
         import importlib
@@ -303,6 +312,8 @@ def __getattr__(name: str) -> Any:
         value = getattr(importlib.import_module("workbench._dsl_pipeline"), name)
         globals()[name] = value
         return value
+    if name in _KFP_SPELLINGS:
+        raise AttributeError(f"workbench.dsl has no {name!r} (a KFP name): {_KFP_SPELLINGS[name]}")
     raise AttributeError(f"module 'workbench.dsl' has no attribute {name!r}")
 
 
