@@ -373,7 +373,7 @@ def test_yaml_component_in_a_python_pipeline(pipes, tmp_path):
 
 # --------------------------------------------------------------------------- KFP idioms
 
-KFP_IDIOMS = '''
+KFP_IDIOMS = """
 from workbench import dsl, pipeline
 from components import label, train, load, average, scale
 
@@ -390,7 +390,7 @@ def kfp_style(threshold: float = 0.5):
         fit = train(data=data.outputs["data"], fold=item.fold, alpha=item.lr)
         label(text=item.type)
     average(scores=fit.output)
-'''
+"""
 
 
 @pytest.fixture(scope="module")
