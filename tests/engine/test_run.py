@@ -779,3 +779,100 @@ def test_values_given_as_text_reach_input_value_as_written_as_in_kfp_v1(tmp_path
     assert argv({}, "r1") == ["False", "--on=True", "0.10", "false", "flag-unset"]
     assert argv({"flag": "TRUE", "rate": "1e-3"}, "r2") == ["TRUE", "--on=True", "1e-3", "false", "flag-set"]
     assert argv({"typed": True}, "r3")[3] == "true"  # a typed value is written in its text form
+
+
+MAKE = """
+import sys
+rows, table, data, notes = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+open(table, "w").write("a,b\\n" + "1,2\\n" * rows)
+open(data, "w").write("x" * 7000)
+open(notes, "w").write("some notes")
+"""
+USE = """
+import sys
+table, data, notes, label = sys.argv[1:5]
+print(len(open(table).read()), len(open(data).read()), open(notes).read(), label)
+"""
+
+
+def kfp_make_use() -> dict:
+    """KFP v1 components as found in the wild: outputs typed CSV, Dataset and untyped, taken by inputPath."""
+    make = {
+        "name": "make",
+        "inputs": [{"name": "rows", "type": "Integer", "default": "3"}],
+        "outputs": [{"name": "table", "type": "CSV"}, {"name": "data", "type": "Dataset"}, {"name": "notes"}],
+        "implementation": {"container": {"command": [PY, "-c", MAKE, {"inputValue": "rows"}, {"outputPath": "table"},
+                                                     {"outputPath": "data"}, {"outputPath": "notes"}]}},
+    }  # fmt: skip
+    use = {
+        "name": "use",
+        "inputs": [{"name": "table", "type": "CSV"}, {"name": "data", "type": "Dataset"}, {"name": "notes"},
+                   {"name": "label", "type": "String"}],
+        "implementation": {"container": {"command": [PY, "-c", USE, {"inputPath": "table"}, {"inputPath": "data"},
+                                                     {"inputPath": "notes"}, {"inputValue": "label"}]}},
+    }  # fmt: skip
+    refs = {n: f"{{{{steps.make.outputs.{n}}}}}" for n in ("table", "data", "notes")}
+    return {
+        "steps": [
+            {"name": "make", "component": make, "arguments": {"rows": 3}},
+            {"name": "use", "component": use, "arguments": {**refs, "label": "hello"}},
+        ]
+    }
+
+
+def test_kfp_component_lineage_every_output_an_artifact_every_input_path_an_event(tmp_path, fresh_home):
+    """The regression: outputs typed CSV, Dataset and untyped gave 2 artifacts and 3 events (one INPUT), and the
+    CSV's content went into an MLflow param, cut at 6,000 characters."""
+    from mlflow.tracking import MlflowClient
+
+    from workbench.tracking import CompositeRecorder, MlflowRecorder, MlmdRecorder, RunInfo, lineage_of_run
+
+    ws = Workspace.at(fresh_home)
+    mlflow = MlflowRecorder(ws.mlflow_uri, artifact_root=ws.mlflow_artifacts.as_uri())
+    mlmd = MlmdRecorder(ws.mlmd_url)
+    recorder = CompositeRecorder([mlflow, mlmd])
+    pipeline = pipeline_from_dict({"name": "make-use", **kfp_make_use()}, tmp_path)
+    recorder.run_started(RunInfo(run_id="run1", experiment="e", pipeline="make-use"))
+    result = PipelineRunner(LocalBackend(), ws, recorder=recorder).run(
+        pipeline, {}, RunContext(experiment="e", run_id="run1")
+    )
+    recorder.run_finished(RunInfo(run_id="run1", experiment="e", pipeline="make-use", state=result.state))
+    assert result.state == "Succeeded", result.message
+    assert "hello" in Path(result.steps["use"].log_path).read_text()
+
+    lineage = lineage_of_run(mlmd.store, "run1")
+    arts = {a["name"]: a for a in lineage["artifacts"]}
+    assert {n: a["type"] for n, a in arts.items()} == {
+        "run1/make/table": "CSV", "run1/make/data": "Dataset", "run1/make/notes": "system.Artifact",
+    }  # fmt: skip
+    events = sorted((e["step"], e["type"], e["name"]) for e in lineage["events"])
+    assert events == [("make", "OUTPUT", "data"), ("make", "OUTPUT", "notes"), ("make", "OUTPUT", "table"),
+                      ("use", "INPUT", "data"), ("use", "INPUT", "notes"), ("use", "INPUT", "table")]  # fmt: skip
+    execs = {e["step"]: e for e in lineage["executions"]}
+    assert execs["use"]["inputs"] == {"label": "hello"} and execs["make"]["inputs"] == {"rows": 3}
+    (use,) = [e for e in mlmd.store.get_executions() if e.properties["step"].string_value == "use"]
+    assert use.custom_properties["input.label"].string_value == "hello"  # a value: an execution property
+
+    client = MlflowClient(ws.mlflow_uri)
+    runs = client.search_runs([client.get_experiment_by_name("e").experiment_id])
+    params = {r.data.tags.get("workbench.step"): r.data.params for r in runs if "workbench.step" in r.data.tags}
+    assert params == {"make": {"rows": "3"}, "use": {"label": "hello"}}  # no file contents as params
+    recorder.close()
+
+
+def test_the_lineage_command_follows_a_kfp_csv_output_downstream(tmp_path, fresh_home):
+    """`workbench lineage "#1" --downstream` said "no executions" for the CSV output of a KFP component."""
+    from typer.testing import CliRunner
+
+    from workbench.cli import app
+
+    (tmp_path / "pipeline.yaml").write_text(json.dumps({"name": "make-use", **kfp_make_use()}))
+    env = {"WORKBENCH_HOME": str(fresh_home), "WORKBENCH_TRACKING_PROCESS": "0"}
+    ran = CliRunner().invoke(app, ["pipeline", "run", str(tmp_path / "pipeline.yaml"), "-q"], env=env)
+    assert ran.exit_code == 0, ran.output
+    result = CliRunner().invoke(app, ["lineage", "#1", "--downstream", "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    executions = json.loads(result.stdout)["executions"]
+    assert [(e["step"], [(i["name"], i["type"]) for i in e["inputs"]]) for e in executions] == [
+        ("use", [("table", "CSV")])
+    ]

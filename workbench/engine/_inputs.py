@@ -167,14 +167,18 @@ def resolve_inputs(step: Step, params: dict[str, Any], upstream: OutputRef) -> d
 def resolve_step_inputs(step: Step, lookup: Lookup) -> dict[str, Resolved]:
     """Resolve every input of ``step``'s component from arguments, references (through ``lookup``) and defaults."""
     resolved: dict[str, Resolved] = {}
+    by_path = step.component.path_inputs()
     for inp in step.component.inputs:
         if inp.name in step.arguments:
             arg = step.arguments[inp.name]
             match = REFERENCE.fullmatch(arg.strip()) if isinstance(arg, str) else None
             source = lookup(match.group(1).strip()) if match else None
             if source is not None and source.path is not None:
+                # An upstream artifact taken by path is an input artifact (lineage: an INPUT event) whatever
+                # the input's type says; an upstream parameter (String, Integer, ...) stays a value.
+                upstream_file = inp.name in by_path and source.type not in PARAMETER_TYPES
                 resolved[inp.name] = Resolved(
-                    type=inp.type or source.type, path=source.path, is_artifact=inp.is_artifact
+                    type=inp.type or source.type, path=source.path, is_artifact=inp.is_artifact or upstream_file
                 )
             elif source is not None:
                 value = source.value

@@ -596,9 +596,7 @@ class PipelineRunner:
         argv, metrics_file = self._metrics_file(argv, step_dir, workdir)
         info.inputs = {n: r.get_value() for n, r in inputs.items() if not r.is_artifact and r.present}
         info.input_artifacts = {
-            n: (self.backend.artifact_uri(r.path), r.type or "Artifact")
-            for n, r in inputs.items()
-            if r.is_artifact and r.path
+            n: (self.backend.artifact_uri(r.path), r.type or "") for n, r in inputs.items() if r.is_artifact and r.path
         }
         info.secrets = _secret_inputs(job.pipeline, step)
         info.command = argv
@@ -888,7 +886,8 @@ class PipelineRunner:
         info.outputs = []
         for name, path in out_paths.items():
             uri = self.backend.artifact_uri(path)
-            out = OutputArtifact(name=name, uri=uri, path=path if uri != path else "", type=types.get(name) or "String")
+            # An untyped output is a file (an artifact), as in KFP; "" is recorded as ``system.Artifact``.
+            out = OutputArtifact(name=name, uri=uri, path=path if uri != path else "", type=types.get(name) or "")
             stamp = result.stamps.get(name)
             if stamp is not None:
                 out.digest, out.size, out.mtime_ns = stamp.digest, stamp.size, stamp.mtime_ns

@@ -261,6 +261,29 @@ class Component(SpecModel):
     def input(self, name: str) -> IOSpec | None:
         return next((i for i in self.inputs if i.name == name), None)
 
+    def path_inputs(self) -> set[str]:
+        """Inputs a container command takes as files (``inputPath``/``inputUri``, anywhere in command and args).
+
+        Passed an upstream artifact, such an input is an input artifact whatever its declared type (KFP v1
+        passes files); an upstream parameter output (``String``, ``Integer``, ...) stays a value.
+        """
+        container = self.implementation.container
+        if container is None:
+            return set()
+        found: set[str] = set()
+        todo: list[Any] = [*container.command, *container.args]
+        while todo:
+            item = todo.pop()
+            if isinstance(item, dict):
+                for key, value in item.items():
+                    if key in ("inputPath", "inputUri") and isinstance(value, str):
+                        found.add(value)
+                    elif isinstance(value, (dict, list)):
+                        todo.append(value)
+            elif isinstance(item, list):
+                todo.extend(item)
+        return found
+
     def output(self, name: str) -> IOSpec | None:
         return next((o for o in self.outputs if o.name == name), None)
 

@@ -10,10 +10,12 @@ Layout in the store::
     Execution  type workbench.step.<component>, name = <run_id>/<step>/<attempt>
              properties step, component_digest, state (Workbench step state), attempt, run_id,
              inputs (JSON of the input parameter values, secrets masked), exit_code, ...
+             custom property ``input.<name>`` per input value (masked the same way)
              custom property ``output.<name>`` per *value* output (String, Integer, Float, ... outputs
              are stored on the execution, not as artifacts: KFP v2 does the same)
              associated with the Trial/Run, Experiment and Pipeline contexts
-    Artifact   types Dataset, Model, Metrics, ClassificationMetrics, HTML, Markdown, Artifact
+    Artifact   type: the component's (Dataset, Model, Metrics, ClassificationMetrics, HTML, Markdown, Artifact,
+             or any KFP type name such as CSV), system.Artifact when untyped
              uri, name <run_id>/<step>/<output>, state LIVE, custom properties display_name, run_id, step
              attributed to the same contexts; INPUT/OUTPUT events (event path = input/output name)
 
@@ -50,6 +52,8 @@ RUN_TYPE = "workbench.Run"
 PIPELINE_TYPE = "workbench.Pipeline"
 EXECUTION_TYPE_PREFIX = "workbench.step."
 ARTIFACT_TYPES = ("Artifact", "Dataset", "Model", "Metrics", "ClassificationMetrics", "HTML", "Markdown")
+#: The artifact type of an untyped output or input (a KFP v1 output without ``type``), as KFP names it.
+UNTYPED_ARTIFACT = "system.Artifact"
 #: Output types passed by value: stored as execution custom properties ``output.<name>``.
 VALUE_TYPES = ("String", "Integer", "Float", "Boolean", "JsonObject", "JsonArray", "str", "int", "float", "bool")
 
@@ -225,7 +229,9 @@ def _custom(node: Any) -> dict[str, Any]:
 
 
 def _artifact_type(type_name: str | None) -> str:
-    return type_name if type_name in ARTIFACT_TYPES else "Artifact"
+    """The ML Metadata type of an artifact: the component's type (``Dataset``, KFP's ``CSV``, ...), else
+    ``system.Artifact``."""
+    return type_name or UNTYPED_ARTIFACT
 
 
 def _is_value_output(out: OutputArtifact) -> bool:
@@ -343,6 +349,14 @@ class MlmdRecorder(BaseRecorder):
         for name in ARTIFACT_TYPES:
             t = pb.ArtifactType(name=name)
             self._type_ids[name] = self.store.put_artifact_type(t, can_add_fields=True, can_omit_fields=True)
+
+    def _artifact_type_id(self, name: str) -> int:
+        """The id of an artifact type, registered on first use (components may declare any type name)."""
+        tid = self._type_ids.get(name)
+        if tid is None:
+            tid = self.store.put_artifact_type(pb.ArtifactType(name=name), can_add_fields=True, can_omit_fields=True)
+            self._type_ids[name] = tid
+        return tid
 
     def _execution_type(self, component: str) -> int:
         name = EXECUTION_TYPE_PREFIX + (component or "unnamed")
@@ -551,13 +565,18 @@ class MlmdRecorder(BaseRecorder):
         for k, v in values.items():
             if v is not None:
                 _set(e.properties, k, v)
+        # Each input value on its own too (``input.<name>``), as value outputs are (``output.<name>``).
+        for k, v in mask(step.inputs, secrets=step.secrets).items():
+            if v is not None:
+                _set(e.custom_properties, f"input.{k}", v)
 
-    def _find_artifact(self, uri: str, type_name: str) -> pb.Artifact | None:
-        """The newest stored artifact with this uri and type (a generic ``Artifact`` matches any type)."""
+    def _find_artifact(self, uri: str, type_name: str, any_type: bool = False) -> pb.Artifact | None:
+        """The newest stored artifact with this uri and type; with ``any_type`` (or a generic type), of any
+        type when none has this one (a consumer's declared type does not make another artifact)."""
         found = self.store.get_artifacts_by_uri(uri)
-        tid = self._type_ids[type_name]
+        tid = self._artifact_type_id(type_name)
         same = [a for a in found if a.type_id == tid]
-        if not same and type_name == "Artifact":
+        if not same and (any_type or type_name in ("Artifact", UNTYPED_ARTIFACT)):
             same = list(found)
         return max(same, key=lambda a: a.id) if same else None
 
@@ -565,9 +584,9 @@ class MlmdRecorder(BaseRecorder):
         pairs = []
         for name, (uri, type_name) in step.input_artifacts.items():
             tname = _artifact_type(type_name)
-            art = self._find_artifact(uri, tname)
+            art = self._find_artifact(uri, tname, any_type=True)
             if art is None:  # external data: not produced by any recorded step
-                art = pb.Artifact(type_id=self._type_ids[tname], uri=uri, state=pb.Artifact.LIVE)
+                art = pb.Artifact(type_id=self._artifact_type_id(tname), uri=uri, state=pb.Artifact.LIVE)
             pairs.append((art, _event(pb.Event.INPUT, name)))
         return pairs
 
@@ -582,7 +601,7 @@ class MlmdRecorder(BaseRecorder):
             if art is None:
                 suffix = "" if step.attempt == 1 else f"#{step.attempt}"
                 art = pb.Artifact(
-                    type_id=self._type_ids[tname],
+                    type_id=self._artifact_type_id(tname),
                     uri=out.uri,
                     name=f"{step.run_id}/{step.step}/{out.name}{suffix}",
                     state=pb.Artifact.LIVE if live else pb.Artifact.ABANDONED,
