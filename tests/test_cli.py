@@ -551,3 +551,20 @@ def test_show_of_a_multi_objective_experiment_lists_the_pareto_front_first(tmp_p
     listed = [int(r[0]) for r in table_rows(result.stdout)]
     assert listed[:6] == [12, 13, 14, 15, 16, 17] and len(listed) == 10
     assert set(listed[6:]) <= set(range(12))
+
+
+@pytest.mark.slow
+def test_run_warm_started_from_an_earlier_experiment(quad_copy: Path, tmp_path: Path) -> None:
+    doc = quadratic_doc("second", trials=2, warmStart={"experiment": "quad-cli"})
+    path = write_yaml(tmp_path / "second.yaml", doc)
+    result = invoke("run", str(path), "--home", str(quad_copy))
+    assert result.exit_code == 0, result.output
+    assert "trials 2/2 (+6 imported by warmStart)" in result.stdout
+    before = trials_dataframe(load_study(Workspace.at(quad_copy), "quad-cli"))
+    after = trials_dataframe(load_study(Workspace.at(quad_copy), "second"))
+    assert after["imported"].sum() == 6 and after["metrics.loss"].min() <= before["metrics.loss"].min()
+    other = write_yaml(tmp_path / "third.yaml", quadratic_doc("third", warmStart={"experiment": "quad-cli",
+                                                                                   "namespace": "team-b"}))  # fmt: skip
+    refused = invoke("validate", str(other), WORKBENCH_HOME=str(quad_copy))
+    assert refused.exit_code == 2 and "spec.warmStart.experiment" in refused.stderr
+    assert "no experiment 'quad-cli' in namespace 'team-b'" in refused.stderr

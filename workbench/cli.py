@@ -534,7 +534,7 @@ def _trials_table(df: Any, objective: list[str], directions: list[str], limit: i
         for c in cols:
             v = row.get(c)
             if c == "state":
-                cells.append(_state(str(v)) + (" (csv)" if row.get("imported") is True else ""))
+                cells.append(_state(str(v)) + (" (imported)" if row.get("imported") is True else ""))
             elif c == "duration_s":
                 cells.append(f"{v:.1f}s" if isinstance(v, float) and not math.isnan(v) else "-")
             else:
@@ -597,7 +597,7 @@ def _show(workspace: Any, name: str, limit: int | None) -> None:
     if row.running:
         counts += f" (+{row.running} running)"
     if row.imported:
-        counts += f" (+{row.imported} from warmStart.csv)"
+        counts += f" (+{row.imported} imported by warmStart)"
     console.print(
         Panel.fit(
             f"state {_state(row.state)}  {escape(row.message)}\n"

@@ -51,7 +51,7 @@ class ExperimentRow:
     message: str = ""
     #: Size of the Pareto front (multi-objective experiments).
     front: int = 0
-    #: Finished trials imported from ``warmStart.csv`` (not counted in ``finished``, ``failed``, ``pruned``).
+    #: Finished trials imported by ``warmStart`` (CSV, earlier experiment; not counted in ``finished``, ...).
     imported: int = 0
 
     @property
@@ -76,7 +76,7 @@ def _row(study: optuna.Study, workspace: Workspace) -> ExperimentRow:
     counts: dict[str, int] = {}
     imported = 0
     for trial in study.get_trials(deepcopy=False):
-        if ROW_KEY_ATTR in trial.user_attrs:  # a warmStart.csv row: known before, never run here
+        if ROW_KEY_ATTR in trial.user_attrs:  # imported by warmStart: known before, never run here
             imported += 1
             continue
         s = trial_state(trial)
@@ -167,7 +167,7 @@ def trials_dataframe(study: optuna.Study) -> pd.DataFrame:
     ``metrics.<name>`` for every objective and additional metric (objectives first; NaN
     where a trial has no value), then ``started``, ``finished``, ``duration_s``,
     ``intermediate_steps``, ``run_id``, ``message`` (why a trial failed or was killed) and
-    ``imported`` (True for results imported from ``warmStart.csv``, which did not run here).
+    ``imported`` (True for results imported by ``warmStart``, from a CSV or an earlier experiment: not run here).
     The columns are the same for an experiment without trials.
     """
     doc = study.user_attrs.get(st.ATTR_SPEC) or {}

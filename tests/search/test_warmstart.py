@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
+from app_helpers import synthetic_experiment
+from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
 from search_helpers import BS, MULTI, OPT, N, X, make_spec, raises_at
 
@@ -148,7 +151,7 @@ def test_bom_quotes_and_blank_lines(tmp_path: Path) -> None:
         ("x,n,opt,bs,loss\n0.5,3,rmsprop,32,1\n", ["line 2, column 'opt'", "one of"]),
         ("x,n,opt,bs,loss\n0.5,3,adam\n", ["line 2, column 'bs': missing value"]),
         ("x,n,opt,bs,loss\n0.5,3,adam,32,1,9\n", ["line 2: more fields than the header"]),
-        ("x,n,opt,bs,loss,state\n0.5,3,adam,32,1,Running\n", ["line 2, column 'state'", "Succeeded, Failed"]),
+        ("x,n,opt,bs,loss,state\n0.5,3,adam,32,1,Crashed\n", ["line 2, column 'state'", "Succeeded, Failed"]),
     ],
 )
 def test_bad_csv(tmp_path: Path, text: str, fragments: list[str]) -> None:
@@ -175,3 +178,122 @@ def test_no_warm_start_adds_nothing(tmp_path: Path) -> None:
     study = optuna.create_study()
     assert apply_warm_start(study, make_spec(PARAMS), tmp_path) == 0
     assert study.trials == [] and study.user_attrs == {}
+
+
+# ------------------------------------------------------------------ the project's own export, earlier experiments
+
+
+def _source(home: Path, name: str = "earlier", namespace: str = "default") -> optuna.Study:
+    """An earlier experiment over x in [0, 100] (loss), with every kind of trial ``workbench trials --csv`` lists."""
+    trials = [(10.0, [0.5]), (20.0, [0.25]), (30.0, None)]
+    study = synthetic_experiment(home, name, [("loss", "minimize")], trials, namespace=namespace)
+    others = [
+        (TrialState.PRUNED, {"workbench.state": "Pruned", "workbench.metrics": {"loss": 0.7}}),
+        (TrialState.FAIL, {"workbench.state": "MetricsUnavailable"}),
+        (TrialState.FAIL, {"workbench.state": "Killed"}),
+        (TrialState.RUNNING, {}),
+        (TrialState.WAITING, {}),
+    ]
+    for state, attrs in others:
+        study.add_trial(_trial(40.0, state=state, user_attrs=attrs))
+    study.add_trial(_trial(150.0, high=200, values=[0.1], user_attrs={"workbench.metrics": {"loss": 0.1, "extra": 3}}))
+    return study
+
+
+def _trial(x: float, high: float = 100, **kw: Any) -> optuna.trial.FrozenTrial:
+    return optuna.trial.create_trial(params={"x": x}, distributions={"x": FloatDistribution(0, high)}, **kw)
+
+
+X100 = {"name": "x", "parameterType": "double", "feasibleSpace": {"min": "0", "max": "100"}}
+X_ONLY_100 = [X100]
+
+
+def test_the_csv_that_workbench_trials_writes_is_a_warm_start(tmp_path: Path) -> None:
+    """The regression: warm start refused the CSV of `workbench trials NAME --csv`."""
+    from typer.testing import CliRunner
+
+    from workbench.cli import app
+
+    _source(tmp_path / "home")
+    export = CliRunner().invoke(app, ["trials", "earlier", "--csv", "--home", str(tmp_path / "home")])
+    assert export.exit_code == 0, export.output
+    write(tmp_path, export.stdout, "trials.csv")
+    assert export.stdout.startswith("number,state,params.x,metrics.loss,metrics.extra,started,")
+    spec = make_spec(X_ONLY_100, warmStart={"csv": "trials.csv"}, base_dir=tmp_path)
+    study = optuna.create_study()
+    # x = 150 lies outside [0, 100]: an error naming the line, as for any CSV.
+    with raises_at("spec.warmStart.csv", "line 10, column 'x'", "from 0 to 100"):
+        check_warm_start(spec, tmp_path)
+    lines = export.stdout.splitlines()
+    write(tmp_path, "\n".join(lines[:-1]) + "\n", "trials.csv")
+    check_warm_start(spec, tmp_path)
+    # Succeeded 10 and 20, Failed 30, Pruned, MetricsUnavailable (Failed); Killed, Running, Pending are skipped.
+    assert apply_warm_start(study, spec, tmp_path) == 5
+    assert [t.user_attrs["workbench.state"] for t in study.trials] == ["Succeeded", "Succeeded", "Failed", "Pruned",
+                                                                       "Failed"]  # fmt: skip
+    assert [t.params["x"] for t in study.trials] == [10.0, 20.0, 30.0, 40.0, 40.0]
+    assert study.best_value == 0.25 and study.trials[3].user_attrs["workbench.metrics"] == {"loss": 0.7}
+
+
+def test_warm_start_from_an_earlier_experiment_by_name(tmp_path: Path) -> None:
+    from workbench.search import _storage as st
+    from workbench.workspace import Workspace
+
+    _source(tmp_path / "home")
+    storage = st.open_storage(Workspace.at(tmp_path / "home").optuna_url)
+    spec = make_spec(X_ONLY_100, warmStart={"experiment": "earlier"}, base_dir=tmp_path)
+    check_warm_start(spec, tmp_path, storage)
+    study = optuna.create_study(study_name="exp", storage=storage)
+    assert apply_warm_start(study, spec, tmp_path, storage) == 5  # x = 150 is outside [0, 100]: left out
+    assert apply_warm_start(study, spec, tmp_path, storage) == 0
+    assert [t.user_attrs["workbench.state"] for t in study.trials] == ["Succeeded", "Succeeded", "Failed", "Pruned",
+                                                                       "Failed"]  # fmt: skip
+    assert study.best_value == 0.25 and all("workbench.warm_start_key" in t.user_attrs for t in study.trials)
+    earlier = optuna.load_study(study_name="earlier", storage=storage)
+    earlier.add_trial(_trial(50.0, values=[0.05], user_attrs={"workbench.metrics": {"loss": 0.05}}))
+    assert apply_warm_start(study, spec, tmp_path, storage) == 1  # what the earlier experiment learnt since
+    assert study.best_value == 0.05
+
+
+@pytest.mark.parametrize(
+    ("warm", "fragments"),
+    [
+        ({"experiment": "nope"}, ["no experiment 'nope' in namespace 'default'"]),
+        (
+            {"experiment": "earlier", "namespace": "team-b"},
+            ["no experiment 'earlier' in namespace 'team-b'", "there is one in namespace 'default'"],
+        ),  # fmt: skip
+        ({"experiment": "exp"}, ["cannot warm-start from itself"]),
+    ],
+)
+def test_a_bad_earlier_experiment_is_a_spec_error(tmp_path: Path, warm: dict, fragments: list[str]) -> None:
+    from workbench.search import _storage as st
+    from workbench.workspace import Workspace
+
+    _source(tmp_path / "home")
+    storage = st.open_storage(Workspace.at(tmp_path / "home").optuna_url)
+    spec = make_spec(X_ONLY_100, warmStart=warm, base_dir=tmp_path)
+    with raises_at("spec.warmStart.experiment", *fragments):
+        check_warm_start(spec, tmp_path, storage)
+
+
+def test_an_earlier_experiment_without_this_parameter_or_objective(tmp_path: Path) -> None:
+    from workbench.search import _storage as st
+    from workbench.workspace import Workspace
+
+    _source(tmp_path / "home")
+    storage = st.open_storage(Workspace.at(tmp_path / "home").optuna_url)
+    spec = make_spec([X100, N], warmStart={"experiment": "earlier"}, base_dir=tmp_path)
+    with raises_at("spec.warmStart.experiment", "experiment 'earlier' has no parameter 'n'"):
+        check_warm_start(spec, tmp_path, storage)
+    other = make_spec(X_ONLY_100, warmStart={"experiment": "earlier"}, objective={"type": "maximize",
+                      "objectiveMetricName": "accuracy"}, base_dir=tmp_path)  # fmt: skip
+    with raises_at("spec.warmStart.experiment", "did not record the objective metric 'accuracy'"):
+        check_warm_start(other, tmp_path, storage)
+
+
+def test_warm_start_namespace_needs_an_experiment(tmp_path: Path) -> None:
+    from workbench.errors import SpecError
+
+    with pytest.raises(SpecError, match="warmStart.namespace"):
+        make_spec(X_ONLY_100, warmStart={"namespace": "team-b"}, base_dir=tmp_path)

@@ -76,7 +76,7 @@ st.title(f"{name} · trial {number}")
 st.markdown(
     f"{widgets.badge(row['state'])} &nbsp; duration **{widgets.duration(row['duration_s'])}**"
     + (f" &nbsp; · {widgets.plain(row['message'])}" if row["message"] else "")
-    + (" &nbsp; · imported from warmStart.csv (not run here)" if row["imported"] else "")
+    + (" &nbsp; · imported by warmStart (not run here)" if row["imported"] else "")
 )
 c1, c2 = st.columns(2)
 with c1:

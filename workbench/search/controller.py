@@ -46,7 +46,7 @@ from workbench.search import _storage as st
 from workbench.search._algorithms import create_sampler, max_trials
 from workbench.search._pruners import create_pruner
 from workbench.search._space import check_compatible, distributions, space_signature, trial_values
-from workbench.search._warmstart import ROW_KEY_ATTR, apply_warm_start
+from workbench.search._warmstart import ROW_KEY_ATTR, apply_warm_start, check_warm_start
 from workbench.spec import ExperimentSpec, trial_bindings
 from workbench.spec._load import experiment_to_document, pipeline_to_document
 from workbench.tracking._base import BaseRecorder, ExperimentInfo, RunInfo
@@ -248,11 +248,27 @@ class Controller:
         from workbench.search import check_search
 
         check_search(self.spec, Path.cwd())
+        self._check_warm_start_source()
         for launch in _launch_for_preflight(self.spec, self.workspace):
             try:
                 self.backend.preflight(launch)
             except WorkbenchError as err:
                 raise SpecError(str(err), path="spec.trialTemplate") from None
+
+    def _check_warm_start_source(self) -> None:
+        """The earlier experiment of ``warmStart.experiment`` exists and fits (read only: nothing is created)."""
+        warm = self.spec.warm_start
+        if warm is None or warm.experiment is None:
+            return
+        url = self.workspace.optuna_url
+        if url.startswith("journal://") and not Path(url[len("journal://") :]).is_file():
+            namespace = warm.namespace or self.spec.namespace
+            raise SpecError(
+                f"no experiment {warm.experiment!r} in namespace {namespace!r} to warm-start from "
+                f"(the workspace {self.workspace.home} has none)",
+                path="spec.warmStart.experiment",
+            )
+        check_warm_start(self.spec, None, st.open_storage(url))
 
     def _open_study(self) -> tuple[optuna.Study, bool]:
         storage = st.open_storage(self.workspace.optuna_url)
@@ -567,7 +583,9 @@ class Controller:
             self._reconcile(study)
         else:
             study.set_user_attr(st.ATTR_STARTED, started)
-        apply_warm_start(study, self.spec, Path.cwd())  # the loader made warmStart.csv absolute
+        warm = self.spec.warm_start
+        storage = st.open_storage(self.workspace.optuna_url) if warm is not None and warm.experiment else None
+        apply_warm_start(study, self.spec, Path.cwd(), storage)  # the loader made warmStart.csv absolute
         self._set_state(study, "Running", "")
         return study
 

@@ -447,15 +447,36 @@ class TrialTemplate(SpecModel):
 
 
 class WarmStart(SpecModel):
-    """Known results to start from: parameter sets to try first, and finished trials from a CSV."""
+    """Known results to start from: parameter sets to try first, and finished trials from a CSV (such as
+    ``workbench trials NAME --csv`` writes) or from an earlier experiment of the workspace."""
 
     enqueue: list[dict[str, Any]] = Field(default_factory=list)
     csv: str | None = None
+    #: An earlier experiment whose finished trials count as known results ...
+    experiment: str | None = None
+    #: ... in this namespace (default: the experiment's own).
+    namespace: str | None = None
 
     @field_validator("enqueue")
     @classmethod
     def _json(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return json_value(value)
+
+    @field_validator("experiment")
+    @classmethod
+    def _experiment(cls, value: str | None) -> str | None:
+        return None if value is None else check_name(value, "experiment name")
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace(cls, value: str | None) -> str | None:
+        return None if value is None else check_name(value, "namespace")
+
+    @model_validator(mode="after")
+    def _namespace_needs_experiment(self) -> WarmStart:
+        if self.namespace is not None and self.experiment is None:
+            raise FieldError("namespace", "names the namespace of warmStart.experiment: give the experiment too")
+        return self
 
 
 class ExperimentSpec(SpecModel):
