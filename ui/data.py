@@ -388,15 +388,15 @@ def _run_store_stamp() -> tuple[Any, ...]:
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def _store_runs(h: str, namespace: str | None, stamp: Any) -> pd.DataFrame:
+def _store_runs(h: str, namespace: str | None, archived: bool, stamp: Any) -> pd.DataFrame:
     from workbench.readmodel._runs import run_store_frame
 
-    return run_store_frame(_workspace(h), namespace=namespace)
+    return run_store_frame(_workspace(h), namespace=namespace, archived=archived)
 
 
-def store_runs(namespace: str | None = None) -> pd.DataFrame:
-    """Standalone runs of the run store (of ``namespace``), newest first."""
-    return _store_runs(home(), namespace, _run_store_stamp())
+def store_runs(namespace: str | None = None, archived: bool = False) -> pd.DataFrame:
+    """Standalone runs of the run store (of ``namespace``; archived ones only with ``archived``), newest first."""
+    return _store_runs(home(), namespace, archived, _run_store_stamp())
 
 
 @st.cache_data(show_spinner=False, max_entries=8)

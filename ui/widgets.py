@@ -142,13 +142,18 @@ def pick_experiment(key: str = "experiment") -> str | None:
     if exps.empty:
         no_experiments()
         return None
-    names = exps["name"].tolist()
+    every = exps["name"].tolist()
     from_url = nav.param("name") or nav.param("experiment")
-    if from_url is not None and from_url not in names:
+    if from_url is not None and from_url not in every:
         page = key if key in nav.PAGES else "experiment"  # links to the same page, for another experiment
         param = "name" if page == "experiment" else "experiment"
-        not_found("experiment", from_url, names, lambda n: nav.link(page, n, **{param: n}), " in this workspace")
+        not_found("experiment", from_url, every, lambda n: nav.link(page, n, **{param: n}), " in this workspace")
     wanted = from_url or st.session_state.get("last_experiment")
+    # Archived experiments are not offered, unless asked for by name.
+    names = [n for n, a in zip(exps["name"], exps["archived"], strict=True) if not a or n == wanted]
+    if not names:
+        no_experiments()
+        return None
     index = names.index(wanted) if wanted in names else 0
     name = st.selectbox("Experiment", names, index=index, key=f"pick_{key}")
     st.session_state["last_experiment"] = name

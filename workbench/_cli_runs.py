@@ -206,16 +206,24 @@ def runs_ls(
     schedule: str | None = typer.Option(None, "--schedule", help="Only runs started by this schedule."),
     limit: int | None = typer.Option(50, "--limit", help="At most this many runs (newest first); 0: all."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    archived: bool = typer.Option(False, "--archived", help="List archived runs too (marked archived)."),
     home: Path | None = HomeOption,
 ) -> None:
-    """List standalone runs, newest first."""
+    """List standalone runs, newest first (archived runs only with --archived)."""
     cli = _cli()
     store = _store(home)
-    rows = store.list_runs(namespace, experiment, schedule, limit=limit or None) if store is not None else []
+    rows = (
+        store.list_runs(namespace, experiment, schedule, limit=limit or None, archived=archived)
+        if store is not None
+        else []
+    )
+    hidden = store.archived_ids() if store is not None and archived else set()
     if as_json:
         keys = ("run_id", "name", "namespace", "experiment", "pipeline", "state", "message", "parameters", "metrics",
                 "created", "started", "finished", "schedule", "fire_at", "rerun_of")  # fmt: skip
         shown = [{k: _shown_params(r) if k == "parameters" else getattr(r, k) for k in keys} for r in rows]
+        if archived:
+            shown = [{**item, "archived": item["run_id"] in hidden} for item in shown]
         print(json.dumps(shown, indent=2, default=str))
         return
     if not rows:
@@ -223,7 +231,7 @@ def runs_ls(
         return
     table = Table("run", "name", "namespace", "experiment", "pipeline", "state", "started", "duration", "parameters")
     for r in rows:
-        state = cli._state(r.state) + (" (stale)" if r.stale() else "")
+        state = cli._state(r.state) + (" (stale)" if r.stale() else "") + (" (archived)" if r.run_id in hidden else "")
         params = ", ".join(f"{k}={cli._fmt(v)}" for k, v in _shown_params(r).items())
         table.add_row(r.run_id[:12], escape(r.name), r.namespace, escape(r.experiment), escape(r.pipeline), state,
                       _when(r.started or r.created), cli._duration(r.duration), escape(params[:60]))  # fmt: skip
@@ -367,6 +375,57 @@ def runs_cancel(
         record = store.get_run(record.run_id)
     if wait:
         cli.console.print(f"run {record.run_id} {cli._state(record.state)}")
+
+
+@runs_app.command("delete")
+def runs_delete(
+    run_id: str = typer.Argument(..., help="Run id (or a unique prefix)."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    home: Path | None = HomeOption,
+) -> None:
+    """Delete a finished run: its record, MLflow runs, step outputs and logs (its ML Metadata lineage stays)."""
+    from workbench.runs import delete_run
+
+    cli = _cli()
+    store = _store(home)
+    if store is None:
+        raise WorkbenchError(f"no run {run_id!r}: the workspace has no runs")
+    record = store.get_run(run_id)
+    question = (f"delete run {record.run_id} ({record.pipeline}, {record.state}) with its MLflow runs, step outputs "
+                "and logs?")  # fmt: skip
+    if not yes and not typer.confirm(question, default=False):
+        cli.err_console.print("nothing deleted")
+        raise typer.Exit(1)
+    deleted = delete_run(_workspace(home), record.run_id)
+    cli.console.print(
+        f"deleted run {record.run_id}: {deleted.erased.mlflow_runs} MLflow runs, {deleted.erased.folders} folders "
+        "of outputs and logs (its lineage stays in ML Metadata)"
+    )
+
+
+def _archive_run(run_id: str, home: Path | None, archived: bool) -> None:
+    from workbench.runs import archive_run
+
+    record = archive_run(_workspace(home), run_id, archived)
+    verb = "archived" if archived else "unarchived"
+    hint = " (workbench runs ls --archived lists it)" if archived else ""
+    _cli().console.print(f"{verb} run {record.run_id}{hint}")
+
+
+@runs_app.command("archive")
+def runs_archive(
+    run_id: str = typer.Argument(..., help="Run id (or a unique prefix)."), home: Path | None = HomeOption
+) -> None:
+    """Hide a run from the lists (nothing is removed; workbench runs unarchive shows it again)."""
+    _archive_run(run_id, home, True)
+
+
+@runs_app.command("unarchive")
+def runs_unarchive(
+    run_id: str = typer.Argument(..., help="Run id (or a unique prefix)."), home: Path | None = HomeOption
+) -> None:
+    """Show an archived run in the lists again."""
+    _archive_run(run_id, home, False)
 
 
 # --------------------------------------------------------------------------------------------- schedules

@@ -421,17 +421,46 @@ def load(name: str, workspace: Workspace | str | Path | None = None) -> Results:
     return Results(name, _ws(workspace))
 
 
-def list_experiments(workspace: Workspace | str | Path | None = None, namespace: str | None = None) -> pd.DataFrame:
-    """Every experiment in the workspace (of ``namespace``, if given) as a DataFrame."""
+def list_experiments(
+    workspace: Workspace | str | Path | None = None, namespace: str | None = None, archived: bool = False
+) -> pd.DataFrame:
+    """Every experiment in the workspace (of ``namespace``, if given) as a DataFrame; archived ones only with
+    ``archived=True`` (column ``archived``)."""
     from workbench.query import list_experiments as _list
 
-    rows = [r for r in _list(_ws(workspace)) if namespace is None or r.namespace == namespace]
+    rows = [r for r in _list(_ws(workspace), archived) if namespace is None or r.namespace == namespace]
     columns = [f for f in ExperimentRow.__dataclass_fields__ if f != "spec"]
     frame = pd.DataFrame([{k: getattr(r, k) for k in columns} for r in rows], columns=columns)
     for column in ("started", "ended"):
         frame[column] = pd.to_datetime(frame[column], unit="s")
     frame["duration_s"] = [r.duration for r in rows]
     return frame
+
+
+def delete_experiment(name: str, namespace: str = "default", workspace: Workspace | str | Path | None = None) -> Any:
+    """Delete an experiment: its Optuna study, the MLflow runs of its trials (deleted lifecycle stage), their step
+    outputs and logs; ML Metadata keeps its lineage. Refused while a controller runs it (``WorkbenchError``).
+    Returns a ``DeletedExperiment`` (``trials``, ``erased.mlflow_runs``, ``erased.folders``, ...). No confirmation
+    is asked: that is the CLI's."""
+    from workbench.search import delete_experiment as _delete
+
+    return _delete(_ws(workspace), name, namespace)
+
+
+def archive_experiment(name: str, namespace: str = "default", workspace: Workspace | str | Path | None = None) -> bool:
+    """Hide an experiment from the lists (nothing is removed); returns whether it changed."""
+    from workbench.search import archive_experiment as _archive
+
+    return _archive(_ws(workspace), name, namespace, archived=True)
+
+
+def unarchive_experiment(
+    name: str, namespace: str = "default", workspace: Workspace | str | Path | None = None
+) -> bool:
+    """Show an archived experiment in the lists again; returns whether it changed."""
+    from workbench.search import archive_experiment as _archive
+
+    return _archive(_ws(workspace), name, namespace, archived=False)
 
 
 def tune(
@@ -546,12 +575,37 @@ def list_runs(
     experiment: str | None = None,
     schedule: str | None = None,
     workspace: Workspace | str | Path | None = None,
+    archived: bool = False,
 ) -> pd.DataFrame:
     """Standalone runs, newest first: ``run_id``, ``name``, ``namespace``, ``experiment``, ``pipeline``, ``state``,
-    times, ``schedule``, ``params.*`` and ``metrics.*``."""
+    times, ``schedule``, ``params.*`` and ``metrics.*``; archived runs only with ``archived=True``."""
     from workbench.readmodel._runs import run_store_frame
 
-    return run_store_frame(_ws(workspace), namespace=namespace, experiment=experiment, schedule=schedule)
+    return run_store_frame(
+        _ws(workspace), namespace=namespace, experiment=experiment, schedule=schedule, archived=archived
+    )
+
+
+def delete_run(run_id: str, workspace: Workspace | str | Path | None = None) -> Any:
+    """Delete a finished standalone run: its record, MLflow runs, step outputs and logs (ML Metadata keeps its
+    lineage); a run still going is refused (``WorkbenchError``: cancel it first). Returns a ``DeletedRun``."""
+    from workbench.runs import delete_run as _delete
+
+    return _delete(_ws(workspace), run_id)
+
+
+def archive_run(run_id: str, workspace: Workspace | str | Path | None = None) -> Any:
+    """Hide a standalone run from the lists (nothing is removed); returns its record."""
+    from workbench.runs import archive_run as _archive
+
+    return _archive(_ws(workspace), run_id, True)
+
+
+def unarchive_run(run_id: str, workspace: Workspace | str | Path | None = None) -> Any:
+    """Show an archived standalone run in the lists again; returns its record."""
+    from workbench.runs import archive_run as _archive
+
+    return _archive(_ws(workspace), run_id, False)
 
 
 def create_schedule(name: str, **options: Any) -> Any:
@@ -622,8 +676,12 @@ __all__ = [
     "ExperimentHandle",
     "Parameter",
     "Results",
+    "archive_experiment",
+    "archive_run",
     "cancel_run",
     "create_schedule",
+    "delete_experiment",
+    "delete_run",
     "delete_schedule",
     "get_run",
     "lineage",
@@ -635,4 +693,6 @@ __all__ = [
     "run_pipeline",
     "set_schedule_enabled",
     "tune",
+    "unarchive_experiment",
+    "unarchive_run",
 ]

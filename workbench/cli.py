@@ -463,12 +463,13 @@ def _when(timestamp: float | None) -> str:
 def list_cmd(
     home: Path | None = HomeOption,
     namespace: str | None = typer.Option(None, "--namespace", "-n", help="Only experiments of this namespace."),
+    archived: bool = typer.Option(False, "--archived", help="List archived experiments too (marked archived)."),
 ) -> None:
-    """List experiments, newest first, with state, progress and best value."""
+    """List experiments, newest first, with state, progress and best value (archived ones only with --archived)."""
     from workbench.query import list_experiments
 
     workspace = _workspace(home)
-    rows = [r for r in list_experiments(workspace) if namespace is None or r.namespace == namespace]
+    rows = [r for r in list_experiments(workspace, archived) if namespace is None or r.namespace == namespace]
     if not rows and namespace is not None:
         console.print(f"no experiments in namespace {escape(namespace)!r}")
         return
@@ -493,7 +494,7 @@ def list_cmd(
         table.add_row(
             r.name,
             *([r.namespace] if namespaces else []),
-            _state(r.state),
+            _state(r.state) + (" (archived)" if r.archived else ""),
             r.algorithm,
             trials_cell,
             str(r.failed),
@@ -721,6 +722,64 @@ def trials(
     row = experiment(workspace, name)
     console.print(_trials_table(df.sort_values("number"), row.objective, ["none"], None))
     _print_problems(workspace, df, limit=None)
+
+
+ExperimentNamespace = typer.Option("default", "--namespace", "-n", help="The experiment's namespace.")
+
+
+@app.command()
+def delete(
+    name: str = typer.Argument(..., help="Experiment name."),
+    namespace: str = ExperimentNamespace,
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    home: Path | None = HomeOption,
+) -> None:
+    """Delete an experiment: its Optuna study, its MLflow runs, step outputs and logs (ML Metadata lineage stays)."""
+    from workbench.search import delete_experiment, ensure_stopped, find_experiment
+
+    workspace = _workspace(home)
+    study = find_experiment(workspace, name, namespace)
+    ensure_stopped(workspace, study)  # before asking: a running experiment is refused anyway
+    trials = len(study.get_trials(deepcopy=False))
+    question = (f"delete experiment {name!r} (namespace {namespace}) with its {trials} trials, their MLflow runs, "
+                "step outputs and logs?")  # fmt: skip
+    if not yes and not typer.confirm(question, default=False):
+        err_console.print("nothing deleted")
+        raise typer.Exit(1)
+    deleted = delete_experiment(workspace, name, namespace)
+    kept = len(deleted.erased.kept)
+    kept_note = f"; {kept} outputs kept (reused by other runs' cached steps)" if kept else ""
+    console.print(
+        f"deleted experiment {name!r}: {deleted.trials} trials, {deleted.erased.mlflow_runs} MLflow runs, "
+        f"{deleted.erased.folders} folders of outputs and logs{kept_note} (its lineage stays in ML Metadata)",
+        soft_wrap=True,
+    )
+
+
+@app.command()
+def archive(
+    name: str = typer.Argument(..., help="Experiment name."),
+    namespace: str = ExperimentNamespace,
+    home: Path | None = HomeOption,
+) -> None:
+    """Hide an experiment from the lists (nothing is removed; workbench unarchive shows it again)."""
+    from workbench.search import archive_experiment
+
+    changed = archive_experiment(_workspace(home), name, namespace, archived=True)
+    console.print(f"archived {name!r} (workbench ls --archived lists it)" if changed else f"{name!r} is archived")
+
+
+@app.command()
+def unarchive(
+    name: str = typer.Argument(..., help="Experiment name."),
+    namespace: str = ExperimentNamespace,
+    home: Path | None = HomeOption,
+) -> None:
+    """Show an archived experiment in the lists again."""
+    from workbench.search import archive_experiment
+
+    changed = archive_experiment(_workspace(home), name, namespace, archived=False)
+    console.print(f"unarchived {name!r}" if changed else f"{name!r} is not archived")
 
 
 @app.command()

@@ -53,6 +53,8 @@ class ExperimentRow:
     front: int = 0
     #: Finished trials imported by ``warmStart`` (CSV, earlier experiment; not counted in ``finished``, ...).
     imported: int = 0
+    #: Archived (``workbench archive``): hidden from the lists unless asked for.
+    archived: bool = False
 
     @property
     def duration(self) -> float | None:
@@ -114,6 +116,7 @@ def _row(study: optuna.Study, workspace: Workspace) -> ExperimentRow:
         message=str(attrs.get(st.ATTR_MESSAGE, "")),
         front=front,
         imported=imported,
+        archived=bool(attrs.get(st.ATTR_ARCHIVED)),
     )
 
 
@@ -121,15 +124,16 @@ def _has_complete(study: optuna.Study) -> bool:
     return bool(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
 
 
-def list_experiments(workspace: Workspace) -> list[ExperimentRow]:
-    """Every experiment in the workspace, newest first."""
+def list_experiments(workspace: Workspace, archived: bool = False) -> list[ExperimentRow]:
+    """Every experiment in the workspace, newest first; archived ones only with ``archived=True``."""
     storage = _storage(workspace)
     if storage is None:
         return []
     rows = []
     for summary in optuna.get_all_study_summaries(storage, include_best_trial=False):
         study = optuna.load_study(study_name=summary.study_name, storage=storage)
-        rows.append(_row(study, workspace))
+        if archived or not study.user_attrs.get(st.ATTR_ARCHIVED):
+            rows.append(_row(study, workspace))
     rows.sort(key=lambda r: r.started or 0, reverse=True)
     return rows
 

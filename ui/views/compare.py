@@ -19,6 +19,7 @@ def _known_trial(label: str) -> bool:
 
 st.title("Compare")
 exps = data.experiments()
+exps = exps[~exps["archived"]] if not exps.empty else exps
 if exps.empty:
     widgets.no_experiments()
     st.stop()

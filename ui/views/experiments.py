@@ -20,10 +20,11 @@ def body() -> None:
     if exps.empty:
         widgets.no_experiments()
         return
-    c1, c2 = st.columns([2, 3])
+    c1, c2, c3 = st.columns([2, 3, 1])
     states = c1.multiselect("State", rm.EXPERIMENT_STATES, key="exps_states", placeholder="all states")
     text = c2.text_input("Name contains", key="exps_name", placeholder="filter by name")
-    view = exps
+    archived = c3.toggle("Archived too", key="exps_archived", help="Archived experiments (workbench archive)")
+    view = exps if archived else exps[~exps["archived"]]
     if states:
         view = view[view["state"].isin(states)]
     if text:
@@ -31,7 +32,7 @@ def body() -> None:
     table = pd.DataFrame(
         {
             "name": view["name"],
-            "state": view["state"],
+            "state": [s + (" (archived)" if a else "") for s, a in zip(view["state"], view["archived"], strict=True)],
             "algorithm": view["algorithm"],
             "progress": [f / m if m else None for f, m in zip(view["finished"], view["max_trials"], strict=True)],
             "trials": [

@@ -13,10 +13,12 @@ choice = st.selectbox("Namespace", ["(all)", *namespaces], key="runs_namespace")
 namespace = None if choice == "(all)" else choice
 
 st.subheader("Standalone runs")
-runs = data.store_runs(namespace)
+archived = st.toggle("Archived too", key="runs_archived", help="Archived runs (workbench runs archive)")
+every = data.store_runs(namespace, archived=True)
+runs = every if archived else data.store_runs(namespace)
 legacy = data.standalone_runs()
-if not runs.empty:
-    legacy = legacy[~legacy["run_id"].isin(runs["run_id"])]
+if not every.empty:
+    legacy = legacy[~legacy["run_id"].isin(every["run_id"])]
 if runs.empty and legacy.empty:
     st.info(
         "No standalone pipeline runs"

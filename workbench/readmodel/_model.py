@@ -399,6 +399,7 @@ def summary_row(study: StudyRecord, workspace: Workspace, frame: pd.DataFrame | 
         "front": front,
         "imported": imported,
         "parallel": spec.get("parallelTrialCount"),
+        "archived": bool(attrs.get(st.ATTR_ARCHIVED)),
     }
 
 
@@ -438,7 +439,8 @@ class ReadModel:
         return found
 
     def experiments(self) -> pd.DataFrame:
-        """One row per experiment, newest first: the fields of ``workbench ls`` and ``trials``, ``killed``, ``goal``."""
+        """One row per experiment, newest first: the fields of ``workbench ls`` and ``trials``, ``killed``, ``goal``,
+        ``archived`` (archived experiments are listed too: the dashboard hides them unless asked)."""
         rows = [summary_row(s, self.workspace) for s in self.studies().values()]
         frame = pd.DataFrame(rows, columns=_SUMMARY_COLUMNS)
         if len(frame):
@@ -490,4 +492,5 @@ _SUMMARY_COLUMNS = [
     "front",
     "imported",
     "parallel",
+    "archived",
 ]

@@ -300,7 +300,7 @@ RUN_COLUMNS = ["run_id", "name", "experiment", "pipeline", "state", "started", "
 
 
 def standalone_runs(stores: Stores) -> pd.DataFrame:
-    """Pipeline runs that are not trials (ML Metadata contexts ``workbench.Run``), newest first."""
+    """Pipeline runs that are not trials (ML Metadata contexts ``workbench.Run``, but deleted runs), newest first."""
     store = stores.mlmd()
     rows: list[dict[str, Any]] = []
     if store is not None:
@@ -310,6 +310,8 @@ def standalone_runs(stores: Stores) -> pd.DataFrame:
             contexts = store.get_contexts_by_type(RUN_TYPE)
             executions = {c.id: store.get_executions_by_context(c.id) for c in contexts}
         for c in contexts:
+            if "deleted" in c.custom_properties:  # `workbench runs delete`: its lineage stays, the run is gone
+                continue
             p = _props(c)
             steps = [_props(e) for e in executions.get(c.id, [])]
             started = p.get("started") or min((s["started"] for s in steps if s.get("started")), default=None)
@@ -471,15 +473,17 @@ def run_store_frame(
     experiment: str | None = None,
     schedule: str | None = None,
     limit: int | None = None,
+    archived: bool = False,
 ) -> pd.DataFrame:
-    """Standalone runs from the run store, newest first: ``STORE_RUN_COLUMNS`` plus ``params.*`` and ``metrics.*``.
+    """Standalone runs from the run store, newest first: ``STORE_RUN_COLUMNS`` plus ``params.*`` and ``metrics.*``;
+    archived runs only with ``archived=True``.
 
     An empty frame when the workspace has no run store yet (reading never creates it).
     """
     from workbench.runs import existing_store
 
     store = existing_store(workspace)
-    records = store.list_runs(namespace, experiment, schedule, limit=limit) if store is not None else []
+    records = store.list_runs(namespace, experiment, schedule, limit=limit, archived=archived) if store else []
     rows = []
     for r in records:
         row: dict[str, Any] = {

@@ -26,6 +26,7 @@ from workbench.runs._execute import (
     resolve_parameters,
     start_run,
 )
+from workbench.runs._lifecycle import DeletedRun, archive_run, delete_run
 from workbench.runs._store import (
     FINAL_RUN_STATES,
     RUN_STATES,
@@ -38,6 +39,7 @@ from workbench.runs._store import (
 )
 
 __all__ = [
+    "DeletedRun",
     "FINAL_RUN_STATES",
     "RUN_STATES",
     "Occurrence",
@@ -45,8 +47,10 @@ __all__ = [
     "RunRecord",
     "RunStore",
     "ScheduleRecord",
+    "archive_run",
     "check_digests",
     "component_digests",
+    "delete_run",
     "load_pipeline_ref",
     "execute_run",
     "existing_store",

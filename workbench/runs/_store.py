@@ -1,12 +1,13 @@
 """The run store: standalone runs, schedules and their occurrences, in SQL (SQLAlchemy Core).
 
 One URL per workspace (``runs`` setting, ``WORKBENCH_RUNS_URL``; default
-``sqlite:///<home>/runs.db``); a PostgreSQL URL lets several machines share it. Three tables:
+``sqlite:///<home>/runs.db``); a PostgreSQL URL lets several machines share it. Four tables:
 
 - ``wb_runs``: one row per standalone run: the resolved pipeline document, parameters,
   component digests, state, times, step states and log locations. A finished run is immutable:
   every update is conditional on the run not being finished.
 - ``wb_schedules``: recurring runs (trigger, target document, policy), unique per namespace and name.
+- ``wb_run_archive``: the archived runs (hidden from the lists).
 - ``wb_occurrences``: one row per fired occurrence, ``UNIQUE (schedule_id, fire_at)``: inserted
   *before* its run is launched, so a restarted scheduler, or several schedulers sharing one
   PostgreSQL store, never fire an occurrence twice.
@@ -78,6 +79,15 @@ runs_table = sa.Table(
     sa.Column("fire_at", sa.BigInteger),
     sa.Column("host", sa.String(255)),
     sa.Column("pid", sa.Integer),
+)
+
+#: Archived runs (``workbench runs archive``): hidden from the lists unless asked for. A table of its own, so that
+#: a run store created before it gains it without a migration (``create_all``).
+archive_table = sa.Table(
+    "wb_run_archive",
+    metadata,
+    sa.Column("run_id", sa.String(32), primary_key=True),
+    sa.Column("archived", sa.Float, nullable=False),
 )
 
 schedules_table = sa.Table(
@@ -365,9 +375,13 @@ class RunStore:
         schedule: str | None = None,
         state: str | None = None,
         limit: int | None = None,
+        archived: bool = False,
     ) -> list[RunRecord]:
-        """Runs, newest first, filtered by namespace, experiment, schedule and state."""
+        """Runs, newest first, filtered by namespace, experiment, schedule and state; archived ones only with
+        ``archived=True``."""
         q = runs_table.select()
+        if not archived:
+            q = q.where(~sa.exists().where(archive_table.c.run_id == runs_table.c.run_id))
         if namespace is not None:
             q = q.where(runs_table.c.namespace == namespace)
         if experiment is not None:
@@ -381,6 +395,26 @@ class RunStore:
             q = q.limit(limit)
         with self._tx(write=False) as conn:
             return [RunRecord.from_row(r) for r in conn.execute(q)]
+
+    def archived_ids(self) -> set[str]:
+        """The ids of the archived runs."""
+        with self._tx(write=False) as conn:
+            return {r.run_id for r in conn.execute(sa.select(archive_table.c.run_id))}
+
+    def set_archived(self, run_id: str, archived: bool = True) -> RunRecord:
+        """Archive a run (hide it from the lists) or show it again; returns the run."""
+        record = self.get_run(run_id)
+        with self._tx() as conn:
+            conn.execute(archive_table.delete().where(archive_table.c.run_id == record.run_id))
+            if archived:
+                conn.execute(archive_table.insert().values(run_id=record.run_id, archived=time.time()))
+        return record
+
+    def delete_run(self, run_id: str) -> None:
+        """Remove a run's record (the caller erased its files and tracking records first)."""
+        with self._tx() as conn:
+            conn.execute(archive_table.delete().where(archive_table.c.run_id == run_id))
+            conn.execute(runs_table.delete().where(runs_table.c.run_id == run_id))
 
     def _claim(self, key: sa.ColumnElement[bool], table: sa.Table) -> bool:
         """Pending → Running for this process, a compare-and-set: exactly one process wins."""

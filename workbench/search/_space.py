@@ -338,7 +338,7 @@ def _describe(entry: dict[str, Any]) -> str:
     return text
 
 
-def check_compatible(old_signature: dict[str, Any], new_signature: dict[str, Any]) -> None:
+def check_compatible(old_signature: dict[str, Any], new_signature: dict[str, Any], experiment: str = "NAME") -> None:
     """Raise ``SpecError`` explaining how the new search space differs from the stored one.
 
     Any difference (a parameter added or removed, a changed type, range, step, scale or list) is
@@ -380,6 +380,6 @@ def check_compatible(old_signature: dict[str, Any], new_signature: dict[str, Any
         "this experiment name already holds trials from a different search space: "
         + "; ".join(problems)
         + ". Trials from different spaces cannot share one Optuna study: use a new experiment name, "
-        "or delete the old experiment first",
+        f"or delete the old experiment first (workbench delete {experiment})",
         path=_path(first_index) if first_index is not None else "spec.parameters",
     )

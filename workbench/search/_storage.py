@@ -30,6 +30,8 @@ ATTR_STARTED = "workbench.started"
 ATTR_FINISHED = "workbench.finished"
 #: When the controller last knew every trial's records (MLflow, ML Metadata) written.
 ATTR_RECORDED = "workbench.recorded"
+#: When the experiment was archived (``workbench archive``: hidden from the lists); 0 or absent: it is not.
+ATTR_ARCHIVED = "workbench.archived"
 #: Trial user attributes.
 T_STATE = "workbench.state"
 T_RUN_ID = "workbench.run_id"

@@ -280,7 +280,7 @@ class Controller:
             study = optuna.load_study(study_name=self.spec.name, storage=storage, sampler=sampler, pruner=pruner)
             old = study.user_attrs.get(st.ATTR_SPACE)
             if old is not None:
-                check_compatible(old, space_signature(self.spec.parameters))
+                check_compatible(old, space_signature(self.spec.parameters), self.spec.name)
             if [d.name.lower() for d in study.directions] != directions:
                 raise SpecError(
                     f"experiment {self.spec.name!r} exists with directions "

@@ -31,6 +31,7 @@ from workbench.tracking._base import (
     ShardedRecorder,
     StepInfo,
 )
+from workbench.tracking._erase import Erased, erase_runs
 
 if TYPE_CHECKING:
     from workbench.engine.cache import BaseStepCache
@@ -113,6 +114,7 @@ __all__ = [
     "AsyncRecorder",
     "BaseRecorder",
     "CompositeRecorder",
+    "Erased",
     "ExperimentInfo",
     "MlflowRecorder",
     "MlmdRecorder",
@@ -122,6 +124,7 @@ __all__ = [
     "RunInfo",
     "ShardedRecorder",
     "StepInfo",
+    "erase_runs",
     "lineage_of_run",
     "make_recorder",
     "make_step_cache",
