@@ -288,3 +288,25 @@ def test_a_mounted_bundle_is_unpacked_without_the_kubelets_links(tmp_path):
     assert copied == ["experiment.yaml", "trial/steps.py"]
     assert not any(p.is_symlink() for p in target.rglob("*"))
     assert (target / "trial" / "steps.py").read_text() == "print('hi')\n"
+
+
+def test_submit_namespace_order_is_what_the_readme_says(tmp_path, monkeypatch):
+    """The regression (docs drift): the README gave the namespace order of `submit` reversed."""
+    monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("WORKBENCH_K8S_NAMESPACE", "from-setting")
+    katib = str(REPO / "examples" / "katib-random.yaml")  # metadata.namespace: kubeflow
+    plain = str(REPO / "examples" / "kfp" / "experiment.yaml")  # no namespace: default
+
+    def job_namespace(*args: str) -> str:
+        result = CliRunner().invoke(app, ["submit", *args, "--dry-run"])
+        assert result.exit_code == 0, result.output
+        return documents(result.stdout)[1]["metadata"]["namespace"]
+
+    assert job_namespace(katib, "-n", "given") == "given"
+    assert job_namespace(katib) == "kubeflow"
+    assert job_namespace(plain) == "from-setting"
+    readme = " ".join((REPO / "README.md").read_text().split())
+    assert (
+        "The experiment runs in the namespace of `-n`, else in its `metadata.namespace` (when it is not `default`), "
+        "else in the `kubernetes.namespace` setting" in readme
+    )

@@ -876,3 +876,27 @@ def test_the_lineage_command_follows_a_kfp_csv_output_downstream(tmp_path, fresh
     assert [(e["step"], [(i["name"], i["type"]) for i in e["inputs"]]) for e in executions] == [
         ("use", [("table", "CSV")])
     ]
+
+
+def test_parallel_file_collector_steps_each_get_their_own_file(tmp_path):
+    """What examples/README says of katib-file-collector.yaml: trials running in parallel never share the file."""
+    code = """
+    import json, sys
+    path = sys.argv[1].split("=", 1)[1]
+    with open(path, "w") as fh:
+        fh.write(json.dumps({"acc": float(sys.argv[2])}) + "\\n")
+    open(sys.argv[3], "w").write(path)
+    """
+    spec = MetricsCollectorSpec.model_validate(
+        {"collector": {"kind": "File"},
+         "source": {"fileSystemPath": {"path": "/var/log/katib/metrics.json", "format": "JSON"}}}
+    )  # fmt: skip
+    step = py_step("m", code, ["x"], ["where"])
+    command = step["component"]["implementation"]["container"]["command"]
+    command.insert(3, "--log-path=/var/log/katib/metrics.json")
+    step.update(forEach={"items": [0.25, 0.75], "parallelism": 2}, arguments={"x": "{{item}}"})
+    result = run(tmp_path, {"steps": [step]}, metric_names=["acc"], metrics=spec)
+    assert result.state == "Succeeded", result.message
+    paths = [Path(result.steps[f"m[{i}]"].outputs["where"]).read_text() for i in range(2)]
+    assert len(set(paths)) == 2 and not any(p.startswith("/var/log") for p in paths)
+    assert sorted(v for _, v in result.collector.values["acc"]) == [0.25, 0.75]

@@ -369,3 +369,11 @@ def test_python_api_example_is_importable_and_guarded():
     reported = markers(out.getvalue())
     assert [r["step"] for r in reported] == list(range(1, 11))
     assert reported[-1]["loss"] == pytest.approx(loss)
+
+
+def test_readme_says_file_collector_trials_have_a_file_each():
+    """The regression (docs drift): examples/README said File-collector trials share one file; each step gets its own
+    copy of the path its command line names (tests/engine and tests/search test that behaviour)."""
+    readme = " ".join((EXAMPLES / "README.md").read_text().split())
+    assert "write to the same file" not in readme
+    assert "so trials running in parallel never share one" in readme
