@@ -557,7 +557,7 @@ def test_show_of_a_multi_objective_experiment_lists_the_pareto_front_first(tmp_p
 def test_run_warm_started_from_an_earlier_experiment(quad_copy: Path, tmp_path: Path) -> None:
     doc = quadratic_doc("second", trials=2, warmStart={"experiment": "quad-cli"})
     path = write_yaml(tmp_path / "second.yaml", doc)
-    result = invoke("run", str(path), "--home", str(quad_copy))
+    result = invoke("run", str(path), "--home", str(quad_copy), WORKBENCH_TRACKING_PROCESS="0")
     assert result.exit_code == 0, result.output
     assert "trials 2/2 (+6 imported by warmStart)" in result.stdout
     before = trials_dataframe(load_study(Workspace.at(quad_copy), "quad-cli"))
