@@ -336,15 +336,11 @@ def standalone_runs() -> pd.DataFrame:
 
 
 def step_logs(run_id: str) -> dict[str, Path]:
-    from workbench.query import step_logs as logs
-
-    return logs(workspace(), run_id)
+    return rm.step_logs(workspace(), run_id)
 
 
 def failure_detail(run_id: str) -> tuple[str, Path | None]:
-    from workbench.query import failure_detail as detail
-
-    return detail(workspace(), run_id)
+    return rm.failure_detail(workspace(), run_id)
 
 
 def read_log(path: str | Path) -> str:

@@ -11,8 +11,6 @@ import json
 import os
 import re
 import tempfile
-import urllib.error
-import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -179,6 +177,9 @@ def check_mlflow(uri: str, timeout: float) -> Check:
     shown = redact(uri, uri)
     scheme = urlparse(uri).scheme.lower()
     if scheme in ("http", "https"):
+        import urllib.error  # here, not at the top: every `workbench` command imports this module
+        import urllib.request
+
         health = uri.rstrip("/") + "/health"
         try:
             with urllib.request.urlopen(health, timeout=timeout) as response:

@@ -7,7 +7,6 @@ Exit codes: 0 success, 1 a run-time problem (or an experiment that Failed),
 from __future__ import annotations
 
 import json
-import math
 import os
 import signal
 import sys
@@ -21,7 +20,6 @@ import typer.core
 from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from workbench.errors import SpecError, WorkbenchError
@@ -180,6 +178,8 @@ def _earlier_trials(workspace: Any, name: str) -> tuple[int, dict[str, Any]]:
 
 
 def _drive(spec: Any, home: Path | None, backend: str, quiet: bool, source: str, cache: bool = True) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     from workbench.search.controller import TrialEvent
 
     workspace = _workspace(home)
@@ -256,7 +256,7 @@ def _drive(spec: Any, home: Path | None, backend: str, quiet: bool, source: str,
         signal.signal(signal.SIGINT, old_int)
         signal.signal(signal.SIGTERM, old_term)
     if not quiet:
-        _show(workspace, spec.name, limit=10)
+        _show(workspace, spec.name, limit=SHOW_LIMIT)
     code = EXIT_FOR_STATE.get(summary.state, 1)
     failed = sum(summary.counts.get(s, 0) for s in ("Failed", "MetricsUnavailable"))
     if summary.state == "Failed":
@@ -466,10 +466,13 @@ def list_cmd(
     archived: bool = typer.Option(False, "--archived", help="List archived experiments too (marked archived)."),
 ) -> None:
     """List experiments, newest first, with state, progress and best value (archived ones only with --archived)."""
-    from workbench.query import list_experiments
+    from workbench.readmodel import ReadModel
 
     workspace = _workspace(home)
-    rows = [r for r in list_experiments(workspace, archived) if namespace is None or r.namespace == namespace]
+    summaries = ReadModel(workspace, details=False).summaries()
+    rows = [
+        r for r in summaries if (namespace is None or r["namespace"] == namespace) and (archived or not r["archived"])
+    ]
     if not rows and namespace is not None:
         console.print(f"no experiments in namespace {escape(namespace)!r}")
         return
@@ -479,106 +482,118 @@ def list_cmd(
             soft_wrap=True,
         )
         return
-    namespaces = any(r.namespace != "default" for r in rows)
+    namespaces = any(r["namespace"] != "default" for r in rows)
     table = Table("name", *(["namespace"] if namespaces else []), "state", "algorithm", "trials", "failed", "pruned")
     for header in ("best", "started", "duration"):
         table.add_column(header, no_wrap=True)
     for r in rows:
-        trials_cell = f"{r.finished}/{r.max_trials or '∞'}" + (f" (+{r.running} running)" if r.running else "")
-        if r.best_trial is not None:
-            best_cell = f"{r.objective[0]}={_fmt(r.best_value)} (#{r.best_trial})"
-        elif r.front:
-            best_cell = f"Pareto front of {r.front}"
+        trials_cell = f"{r['finished']}/{r['max_trials'] or '∞'}" + (
+            f" (+{r['running']} running)" if r["running"] else ""
+        )
+        if r["best_trial"] is not None:
+            best_cell = f"{r['objective'][0]}={_fmt(r['best_value'])} (#{r['best_trial']})"
+        elif r["front"]:
+            best_cell = f"Pareto front of {r['front']}"
         else:
             best_cell = "-"
         table.add_row(
-            r.name,
-            *([r.namespace] if namespaces else []),
-            _state(r.state) + (" (archived)" if r.archived else ""),
-            r.algorithm,
+            r["name"],
+            *([r["namespace"]] if namespaces else []),
+            _state(r["state"]) + (" (archived)" if r["archived"] else ""),
+            r["algorithm"],
             trials_cell,
-            str(r.failed),
-            str(r.pruned),
+            str(r["failed"]),
+            str(r["pruned"]),
             best_cell,
-            _when(r.started),
-            _duration(r.duration),
+            _when(r["started"]),
+            _duration(r["duration"]),
         )
     console.print(table)
 
 
-def _trials_table(df: Any, objective: list[str], directions: list[str], limit: int | None) -> Table:
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value  # NaN != NaN
+
+
+def _ranked(
+    columns: dict[str, list[Any]], objective: list[str], directions: list[str], enough: int | None = None
+) -> list[int]:
+    """Row indices in the order the trial table draws them (ties and unranked rows in trial order).
+
+    One objective: succeeded trials best first (a pruned or failed trial's last value does not rank it), then
+    the others. Several: the Pareto front first, then the front of what is left, ... (the first fronts holding
+    ``enough`` rows are ranked), then trials without results. ``directions`` ``["none"]`` keeps the trial order.
+    """
+    from workbench.readmodel import pareto_ranks
+
+    numbers, states = columns["number"], columns["state"]
+    rows = sorted(range(len(numbers)), key=numbers.__getitem__)
+    metrics = [columns.get(f"metrics.{m}") for m in objective]
+    if not objective or any(m is None for m in metrics):
+        return rows
+    if len(directions) == 1 and directions[0] in ("minimize", "maximize"):
+        sign = 1.0 if directions[0] == "minimize" else -1.0
+        first = metrics[0]
+
+        def key(i: int) -> tuple[bool, bool, float]:
+            v = first[i]
+            return (states[i] != "Succeeded", not _is_number(v), sign * v if _is_number(v) else 0.0)
+
+        rows.sort(key=key)
+    elif len(directions) > 1:
+        values = [
+            [m[i] for m in metrics] if states[i] == "Succeeded" and all(_is_number(m[i]) for m in metrics) else None
+            for i in range(len(numbers))
+        ]
+        ranks = pareto_ranks(values, directions, enough)
+        rows.sort(key=ranks.__getitem__)
+    return rows
+
+
+def _trials_table(columns: dict[str, list[Any]], objective: list[str], rows: list[int]) -> Table:
+    """The trial table (``columns``: :func:`workbench.readmodel.trial_columns`), the given rows in that order."""
     table = Table(title=None)
-    cols = ["number", "state"] + [c for c in df.columns if c.startswith("params.")]
+    cols = ["number", "state"] + [c for c in columns if c.startswith("params.")]
     metric_cols = [f"metrics.{m}" for m in objective] + sorted(
-        c for c in df.columns if c.startswith("metrics.") and c[8:] not in objective
+        c for c in columns if c.startswith("metrics.") and c[8:] not in objective
     )
-    cols += [c for c in metric_cols if c in df.columns] + ["duration_s"]
+    cols += [c for c in metric_cols if c in columns] + ["duration_s"]
     for c in cols:
         header = c.replace("params.", "").replace("metrics.", "").replace("duration_s", "time")
         table.add_column(header, no_wrap=True, min_width=min(len(header), 12))
-    view = df
-    first = f"metrics.{objective[0]}" if objective else ""
-    if first in df.columns and len(directions) == 1 and directions[0] in ("minimize", "maximize"):
-        # succeeded trials first, best first; a pruned or failed trial's last value does not rank it
-        view = df.assign(_unranked=df["state"] != "Succeeded").sort_values(
-            ["_unranked", first], ascending=[True, directions[0] == "minimize"], na_position="last", kind="stable"
-        )
-    elif len(directions) > 1 and all(f"metrics.{m}" in df.columns for m in objective):
-        # the Pareto front first, then the front of what is left, ...; then trials without values
-        view = df.assign(_rank=_pareto_ranks(df, objective, directions)).sort_values(
-            ["_rank", "number"], kind="stable"
-        )
-    if limit:
-        view = view.head(limit)
-    for _, row in view.iterrows():
+    for i in rows:
         cells = []
         for c in cols:
-            v = row.get(c)
+            v = columns[c][i]
             if c == "state":
-                cells.append(_state(str(v)) + (" (imported)" if row.get("imported") is True else ""))
+                cells.append(_state(str(v)) + (" (imported)" if columns["imported"][i] else ""))
             elif c == "duration_s":
-                cells.append(f"{v:.1f}s" if isinstance(v, float) and not math.isnan(v) else "-")
+                cells.append(f"{v:.1f}s" if _is_number(v) else "-")
             else:
                 cells.append(escape(_fmt(v)))
         table.add_row(*cells)
     return table
 
 
-def _pareto_ranks(df: Any, objective: list[str], directions: list[str]) -> list[float]:
-    """Each succeeded trial's non-domination rank (0: the Pareto front); ``inf`` for the other trials."""
-    import numpy as np
-
-    from workbench.readmodel import pareto_mask
-
-    ranks = np.full(len(df), np.inf)
-    values = df[[f"metrics.{m}" for m in objective]].to_numpy(dtype=float)
-    left = np.flatnonzero((df["state"] == "Succeeded").to_numpy() & ~np.isnan(values).any(axis=1))
-    rank = 0
-    while len(left):
-        front = pareto_mask(values[left], directions)
-        ranks[left[front]] = rank
-        left = left[~front]
-        rank += 1
-    return list(ranks)
-
-
 #: Trial states worth explaining under the table.
 PROBLEM_STATES = ("Failed", "MetricsUnavailable", "Killed")
 
 
-def _print_problems(workspace: Any, df: Any, limit: int | None, more: str = "") -> None:
+def _print_problems(workspace: Any, columns: dict[str, list[Any]], limit: int | None, more: str = "") -> None:
     """Why trials failed or were killed: the stored message, the last line the failed step printed, its log."""
-    from workbench.query import failure_detail
+    from workbench.readmodel import failure_detail
 
-    problems = df[df["state"].isin(PROBLEM_STATES)].sort_values("number")
-    if not len(problems):
+    numbers, states = columns["number"], columns["state"]
+    problems = sorted((i for i, s in enumerate(states) if s in PROBLEM_STATES), key=numbers.__getitem__)
+    if not problems:
         return
     console.print("problems:")
-    for _, p in (problems.head(limit) if limit else problems).iterrows():
-        text = f"  trial {p['number']} {_state(p['state'])}: {escape(str(p['message']) or '-')}"
-        if p["state"] != "Killed":
-            detail, log = failure_detail(workspace, str(p["run_id"]))
-            if detail and detail not in str(p["message"]):  # the engine's message may already quote it
+    for i in problems[:limit] if limit else problems:
+        message = str(columns["message"][i])
+        text = f"  trial {numbers[i]} {_state(states[i])}: {escape(message or '-')}"
+        if states[i] != "Killed":
+            detail, log = failure_detail(workspace, str(columns["run_id"][i]))
+            if detail and detail not in message:  # the engine's message may already quote it
                 text += f"\n    {escape(detail)}"
             if log is not None:
                 text += f"\n    [dim]log: {escape(str(log))}[/]"
@@ -587,47 +602,56 @@ def _print_problems(workspace: Any, df: Any, limit: int | None, more: str = "") 
         console.print(f"  ... and {len(problems) - limit} more" + (f" ({more})" if more else ""))
 
 
-def _show(workspace: Any, name: str, limit: int | None) -> None:
-    from workbench.query import experiment, load_study, trials_dataframe
+#: Trials ``workbench show`` draws unless told otherwise (``--limit N``, ``--all``).
+SHOW_LIMIT = 10
 
-    row = experiment(workspace, name)
-    study = load_study(workspace, name)
-    df = trials_dataframe(study)
-    objective = ", ".join(f"{d} {m}" for m, d in zip(row.objective, row.directions, strict=False))
-    counts = f"trials {row.finished}/{row.max_trials or '∞'}"
-    if row.running:
-        counts += f" (+{row.running} running)"
-    if row.imported:
-        counts += f" (+{row.imported} imported by warmStart)"
+
+def _show(workspace: Any, name: str, limit: int | None) -> None:
+    from workbench.readmodel import ReadModel, pareto_front, summary_row, trial_columns
+
+    study = ReadModel(workspace).study(name)
+    row = summary_row(study, workspace)
+    columns = trial_columns(study)
+    multi = len(row["directions"]) > 1
+    objective = ", ".join(f"{d} {m}" for m, d in zip(row["objective"], row["directions"], strict=False))
+    counts = f"trials {row['finished']}/{row['max_trials'] or '∞'}"
+    if row["running"]:
+        counts += f" (+{row['running']} running)"
+    if row["imported"]:
+        counts += f" (+{row['imported']} imported by warmStart)"
     console.print(
         Panel.fit(
-            f"state {_state(row.state)}  {escape(row.message)}\n"
-            f"objective {escape(objective)}   algorithm {row.algorithm}\n"
-            f"{counts}   failed {row.failed}   pruned {row.pruned}   duration {_duration(row.duration)}",
-            title=f"experiment {escape(row.name)}",
+            f"state {_state(row['state'])}  {escape(row['message'])}\n"
+            f"objective {escape(objective)}   algorithm {row['algorithm']}\n"
+            f"{counts}   failed {row['failed']}   pruned {row['pruned']}   duration {_duration(row['duration'])}",
+            title=f"experiment {escape(row['name'])}",
         )
     )
-    if len(df):
-        best = "best" if len(row.directions) == 1 else "Pareto front first,"
-        shown = f" ({best} {limit} of {len(df)})" if limit and len(df) > limit else ""
-        console.print(f"trials{shown}:")
-        console.print(_trials_table(df, row.objective, row.directions, limit))
-        _print_problems(workspace, df, limit=10, more=f"workbench trials {name}")
+    total = len(columns["number"])
+    if total:
+        shown = ""
+        if limit and total > limit:
+            which = f"Pareto front first, {limit} of {total}" if multi else f"best {limit} of {total}"
+            shown = f" ({which}; every trial: workbench show {name} --all)"
+        console.print(f"trials{escape(shown)}:", soft_wrap=True)
+        rows = _ranked(columns, row["objective"], row["directions"], enough=limit)
+        console.print(_trials_table(columns, row["objective"], rows[:limit] if limit else rows))
+        _print_problems(workspace, columns, limit=10, more=f"workbench trials {name}")
     else:
         console.print("no trials yet")
-    if row.best_trial is not None:
-        best = df[df["number"] == row.best_trial].iloc[0]
-        params = {c[7:]: best[c] for c in df.columns if c.startswith("params.")}
+    if row["best_trial"] is not None:
+        i = columns["number"].index(row["best_trial"])
+        params = {c[7:]: values[i] for c, values in columns.items() if c.startswith("params.")}
         console.print(
             Panel.fit(
-                f"trial {row.best_trial}: {row.objective[0]} = {_fmt(row.best_value)}\n"
+                f"trial {row['best_trial']}: {row['objective'][0]} = {_fmt(row['best_value'])}\n"
                 + "\n".join(f"  {k} = {escape(_fmt(v))}" for k, v in params.items()),
                 title="best trial",
                 border_style="green",
             )
         )
-    elif row.front:
-        front = sorted(t.number for t in study.best_trials)
+    elif multi and row["front"]:
+        front = [t.number for t in pareto_front(study)]
         console.print(
             Panel.fit(
                 f"{len(front)} trials: {', '.join(map(str, front))}\n(details: workbench best {name})",
@@ -641,10 +665,11 @@ def _show(workspace: Any, name: str, limit: int | None) -> None:
 def show(
     name: str = typer.Argument(..., help="Experiment name."),
     home: Path | None = HomeOption,
-    limit: int | None = typer.Option(None, help="Show only the best N trials."),
+    limit: int = typer.Option(SHOW_LIMIT, "--limit", min=1, help="Draw the best N trials."),
+    show_all: bool = typer.Option(False, "--all", help="Draw every trial (the default is the best 10)."),
 ) -> None:
-    """State, counts, best trial, the trial table and why trials failed."""
-    _show(_workspace(home), name, limit)
+    """State, counts, best trial, the best trials (--all: every one) and why trials failed."""
+    _show(_workspace(home), name, None if show_all else limit)
 
 
 @app.command()
@@ -654,22 +679,23 @@ def best(
     as_json: bool = typer.Option(False, "--json", help="Print JSON (a list for a multi-objective experiment)."),
 ) -> None:
     """The best trial's parameters and metrics (the Pareto front for multi-objective experiments)."""
-    from workbench.query import load_study
-    from workbench.search import _storage as st
+    from workbench.readmodel import ReadModel, best_trial_of, objective_names, pareto_front
+    from workbench.search._storage import ATTR_SPEC, T_METRICS
 
-    study = load_study(_workspace(home), name)
+    study = ReadModel(_workspace(home)).study(name)
     multi = len(study.directions) > 1
-    trials = study.best_trials if multi else ([study.best_trial] if _has_best(study) else [])
+    found = best_trial_of(study) if not multi else None
+    trials = pareto_front(study) if multi else ([found] if found is not None else [])
     if not trials:
         raise WorkbenchError(f"experiment {name!r} has no succeeded trial yet")
-    names = _objective_names(study)
+    names = objective_names(study.user_attrs.get(ATTR_SPEC) or {})
     out = [
         {
             "number": t.number,
             "params": t.params,
             "values": t.values,
             "objective": dict(zip(names, t.values, strict=False)),
-            "metrics": t.user_attrs.get(st.T_METRICS, {}),
+            "metrics": t.user_attrs.get(T_METRICS, {}),
         }
         for t in sorted(trials, key=lambda t: t.number)
     ]
@@ -686,15 +712,6 @@ def best(
             console.print(f"  [dim]{escape(k)}[/] = {_fmt(v)}", highlight=False)
 
 
-def _objective_names(study: Any) -> list[str]:
-    """The objective metric names of an experiment, in the order of its directions (``show`` uses the same)."""
-    from workbench.search._storage import ATTR_SPEC
-
-    objective = ((study.user_attrs.get(ATTR_SPEC) or {}).get("spec") or {}).get("objective") or {}
-    names = [o["metricName"] for o in objective.get("objectives") or []]
-    return names or [objective.get("objectiveMetricName") or "value"]
-
-
 def _has_best(study: Any) -> bool:
     try:
         return study.best_trial is not None
@@ -709,19 +726,20 @@ def trials(
     csv: bool = typer.Option(False, "--csv", help="Print CSV instead of a table."),
 ) -> None:
     """Every trial of an experiment, in order."""
-    from workbench.query import experiment, load_study, trials_dataframe
+    from workbench.readmodel import ReadModel, summary_row, trial_columns, trials_frame
 
     workspace = _workspace(home)
-    df = trials_dataframe(load_study(workspace, name))
+    study = ReadModel(workspace).study(name)
     if csv:
-        sys.stdout.write(df.to_csv(index=False))
+        sys.stdout.write(trials_frame(study)[0].to_csv(index=False))
         return
-    if not len(df):
+    columns = trial_columns(study)
+    if not columns["number"]:
         console.print(f"experiment {name!r} has no trials yet")
         return
-    row = experiment(workspace, name)
-    console.print(_trials_table(df.sort_values("number"), row.objective, ["none"], None))
-    _print_problems(workspace, df, limit=None)
+    rows = _ranked(columns, [], ["none"])
+    console.print(_trials_table(columns, summary_row(study, workspace)["objective"], rows))
+    _print_problems(workspace, columns, limit=None)
 
 
 ExperimentNamespace = typer.Option("default", "--namespace", "-n", help="The experiment's namespace.")

@@ -1,4 +1,7 @@
-"""The read model shared by the CLI, the Python API and the dashboard. Read-only.
+"""Experiments and trials through Optuna's API (the Python API; ``run``, ``resume`` and ``stop``), lineage. Read-only.
+
+The CLI's read commands (``ls``, ``show``, ``best``, ``trials``) and the dashboard read through
+:mod:`workbench.readmodel`, which reads the embedded journal without importing Optuna.
 
 Example:
     >>> from workbench.workspace import Workspace
@@ -19,13 +22,12 @@ import optuna
 import pandas as pd
 
 from workbench.errors import WorkbenchError
+from workbench.readmodel._logs import failure_detail, step_logs  # noqa: F401  (re-exported: older callers)
+from workbench.readmodel._model import TAIL_COLUMNS
 from workbench.search import _storage as st
-from workbench.search._warmstart import ROW_KEY_ATTR
+from workbench.search._storage import ROW_KEY_ATTR
 from workbench.search.controller import trial_state
 from workbench.workspace import Workspace
-
-#: The line the engine writes into a step's log when the step fails.
-_FAILED_LINE = re.compile(r"^\[workbench\] step \S+ failed")
 
 
 @dataclass
@@ -160,10 +162,6 @@ def experiment(workspace: Workspace, name: str) -> ExperimentRow:
     return _row(load_study(workspace, name), workspace)
 
 
-#: Columns after the parameters and metrics, in this order.
-TAIL_COLUMNS = ["started", "finished", "duration_s", "intermediate_steps", "run_id", "message", "imported"]
-
-
 def trials_dataframe(study: optuna.Study) -> pd.DataFrame:
     """One row per trial, in trial order.
 
@@ -216,34 +214,6 @@ def trials_dataframe(study: optuna.Study) -> pd.DataFrame:
     if not rows:
         frame = frame.astype({"number": "int64", "state": "object", "duration_s": "float64"})
     return frame.sort_values("number", kind="stable").reset_index(drop=True)
-
-
-def step_logs(workspace: Workspace, run_id: str) -> dict[str, Path]:
-    """The log file of every step of a run (trial), by step name."""
-    folder = workspace.runs / run_id
-    if not run_id or not folder.is_dir():
-        return {}
-    return {p.stem: p for p in sorted(folder.glob("*.log"))}
-
-
-def failure_detail(workspace: Workspace, run_id: str) -> tuple[str, Path | None]:
-    """Why a run failed, from its logs: the last line a failed step printed (e.g. the exception) and that log.
-
-    ``("", None)`` when no step log records a failure.
-    """
-    from workbench.engine.run import read_log_tail
-
-    for path in step_logs(workspace, run_id).values():
-        try:
-            lines = read_log_tail(path, 1 << 20)[0].splitlines()  # the end of a rotated log is in its tail
-        except OSError:
-            continue
-        failed_at = next((i for i in range(len(lines) - 1, -1, -1) if _FAILED_LINE.match(lines[i])), None)
-        if failed_at is None:
-            continue
-        own = [line.strip() for line in lines[:failed_at] if line.strip() and not line.startswith("[workbench]")]
-        return (own[-1] if own else ""), path
-    return "", None
 
 
 # ------------------------------------------------------------------ lineage (ML Metadata)

@@ -57,6 +57,110 @@ def test_trials_frame_equals_query_trials_dataframe(ws: Workspace, name: str) ->
         assert mine == {int(k): v for k, v in t.intermediate_values.items()}
     assert data.params == [c[7:] for c in expected.columns if c.startswith("params.")]
     assert set(data.distributions) == set(data.params)
+    # `workbench trials --csv` prints the read model's frame: the same text as the Optuna-based one printed
+    assert data.trials.to_csv(index=False) == expected.to_csv(index=False)
+
+
+@pytest.mark.parametrize("name", ["quad-ui", "zoo-mo", "sk-ui"])
+def test_trial_columns_hold_the_frames_values(ws: Workspace, name: str) -> None:
+    """The plain columns ``workbench show`` draws from are the trial table's values, None where it has NaN/NaT."""
+    study = rm.ReadModel(ws).study(name)
+    columns = rm.trial_columns(study)
+    frame = rm.trials_frame(study)[0]
+    assert list(columns) == list(frame.columns)
+    for key, values in columns.items():
+        expected = frame[key].tolist()
+        if key in ("started", "finished"):
+            expected = [None if pd.isna(v) else v.timestamp() for v in expected]
+            assert values == pytest.approx(expected), key
+            continue
+        assert [None if isinstance(v, float) and math.isnan(v) else v for v in expected] == values, key
+
+
+def test_journal_reader_reads_every_distribution_kind_without_optuna(tmp_path: Path) -> None:
+    """Parameter values of every kind (old and abbreviated distribution forms too) are Optuna's, read without it."""
+    import json
+    import subprocess
+    import sys
+
+    from optuna.distributions import (
+        CategoricalDistribution,
+        FloatDistribution,
+        IntDistribution,
+        IntUniformDistribution,
+        UniformDistribution,
+    )
+    from optuna.storages.journal import JournalFileBackend
+
+    path = tmp_path / "optuna.journal"
+    storage = optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+    study = optuna.create_study(study_name="kinds", storage=storage)
+    with pytest.warns(FutureWarning):
+        old = {"u": UniformDistribution(0, 1), "iu": IntUniformDistribution(0, 8, step=2)}
+    dists = {
+        **old,
+        "f": FloatDistribution(1e-3, 1, log=True),
+        "s": FloatDistribution(0, 1, step=0.25),
+        "i": IntDistribution(1, 64, log=True),
+        "c": CategoricalDistribution([None, True, 2, 3.5, "x"]),
+    }
+    for k in range(5):
+        params = {"u": k / 5, "iu": 2 * k, "f": 10 ** -(k % 3), "s": k / 4, "i": 2**k, "c": dists["c"].choices[k]}
+        study.add_trial(optuna.trial.create_trial(params=params, distributions=dists, value=float(k)))
+    # a trial whose distributions are in Optuna's abbreviated form, as another writer may append it
+    short = {"a": {"type": "int", "low": 1, "high": 5}, "b": {"type": "categorical", "choices": ["p", "q"]}}
+    log = {"op_code": 4, "worker_id": "w", "study_id": 0, "state": 1, "value": 9.0, "params": {"a": 3.0, "b": 1.0}}
+    log.update(datetime_start="2026-01-01T00:00:00", datetime_complete="2026-01-01T00:00:01")
+    log["distributions"] = {k: json.dumps(v) for k, v in short.items()}
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(log) + "\n")
+    expected = optuna.load_study(study_name="kinds", storage=storage)
+    mine = rm.JournalReader(str(path)).refresh()["kinds"]
+    assert [t.params for t in mine.trials] == [t.params for t in expected.trials]
+    assert [type(v) for t in mine.trials for v in t.params.values()] == [
+        type(v) for t in expected.trials for v in t.params.values()
+    ]
+    assert mine.distributions == {**expected.trials[0].distributions, **expected.trials[-1].distributions}
+
+    script = (
+        "import sys; from workbench.readmodel import JournalReader; "
+        f"print(sorted(JournalReader({str(path)!r}).refresh()['kinds'].trials[-1].params.items())); "
+        "print('optuna' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines() == ["[('a', 3), ('b', 'q')]", "False"]
+
+
+def test_pareto_front_of_two_objectives_is_pareto_mask_without_numpy() -> None:
+    """The pure-Python sweep of ``ls`` and ``show`` for two objectives: the NumPy front, with ties and NaN too."""
+    import random
+
+    import numpy as np
+
+    from workbench.readmodel._model import _front_of_two
+
+    rng = random.Random(7)
+    for _ in range(500):
+        n = rng.randint(0, 30)
+        values = [
+            [rng.choice([rng.randint(0, 4), rng.randint(0, 4), rng.random(), math.nan]) for _ in range(2)]
+            for _ in range(n)
+        ]
+        directions = [rng.choice(["minimize", "maximize"]) for _ in range(2)]
+        expected = rm.pareto_mask(np.array(values, dtype=float).reshape(n, 2), directions).tolist()
+        assert _front_of_two(values, directions) == expected, (values, directions)
+
+
+def test_summaries_read_without_details_are_the_same(ws: Workspace) -> None:
+    """``workbench ls`` skips the parameter and intermediate lines of a journal real controllers wrote."""
+    light = rm.ReadModel(ws, details=False)
+
+    def timeless(rows: list[dict]) -> list[dict]:  # an unfinished experiment's duration grows between the reads
+        return [{k: v for k, v in r.items() if k != "duration"} for r in rows]
+
+    assert timeless(light.summaries()) == timeless(rm.ReadModel(ws).summaries())
+    trials = [t for study in light.studies().values() for t in study.trials]
+    assert trials and not any(t.params or t.intermediate for t in trials)  # skipped, not decoded
 
 
 def test_journal_reader_follows_a_growing_journal_like_optuna(tmp_path: Path) -> None:

@@ -15,6 +15,10 @@ ignored; a RUNNING trial cannot be claimed twice. ``tests/ui`` checks the result
 
 For any other storage (PostgreSQL, MySQL, SQLite URLs) :func:`records_from_storage` builds
 the same records through Optuna's API.
+
+Reading the journal does not import Optuna: parameter values of Optuna's own distributions are
+turned into their external form here, and a study's distributions become Optuna objects only
+when :attr:`StudyRecord.distributions` is read (``workbench ls`` and ``show`` never do).
 """
 
 from __future__ import annotations
@@ -22,13 +26,16 @@ from __future__ import annotations
 import gc
 import json
 import os
+import re
 import threading
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import optuna
-from optuna.distributions import BaseDistribution, json_to_distribution
+if TYPE_CHECKING:
+    import optuna
+    from optuna.distributions import BaseDistribution
 
 try:  # optional: parses the journal about twice as fast
     import orjson
@@ -48,6 +55,16 @@ RUNNING, COMPLETE, PRUNED, FAIL, WAITING = 0, 1, 2, 3, 4
 _FINISHED = (COMPLETE, PRUNED, FAIL)
 #: Bytes of the journal parsed at a time.
 CHUNK_BYTES = 16 * 1024 * 1024
+
+
+def _line_starts(*ops: int) -> tuple[bytes, ...]:
+    """How the lines of these operations start as Optuna's ``JournalFileBackend`` writes them (compact JSON
+    since Optuna 4, with spaces before). A line written any other way is decoded like any line."""
+    return tuple(f'{{"op_code":{sep}{op},'.encode() for op in ops for sep in ("", " "))
+
+
+_DETAIL_LINES = _line_starts(SET_TRIAL_PARAM, SET_TRIAL_INTERMEDIATE_VALUE)
+_TRIAL_ATTR_LINES = _line_starts(SET_TRIAL_USER_ATTR)
 
 
 @dataclass
@@ -73,8 +90,57 @@ class StudyRecord:
     name: str
     directions: list[str]
     user_attrs: dict[str, Any] = field(default_factory=dict)
-    distributions: dict[str, BaseDistribution] = field(default_factory=dict)
+    #: The latest distribution of every parameter, as Optuna's JSON text (``distribution_to_json``).
+    distribution_json: dict[str, str] = field(default_factory=dict)
     trials: list[TrialRecord] = field(default_factory=list)
+
+    @property
+    def distributions(self) -> dict[str, BaseDistribution]:
+        """The latest distribution of every parameter, as Optuna objects (imports Optuna)."""
+        return {name: _distribution(text) for name, text in self.distribution_json.items()}
+
+
+_DISTRIBUTIONS: dict[str, BaseDistribution] = {}
+
+
+def _distribution(text: str) -> BaseDistribution:
+    """Optuna's distribution of a JSON text (one object per text)."""
+    found = _DISTRIBUTIONS.get(text)
+    if found is None:
+        from optuna.distributions import json_to_distribution
+
+        found = _DISTRIBUTIONS[text] = json_to_distribution(text)
+    return found
+
+
+def external_form(text: str) -> Any:
+    """The function from a parameter's internal value to its external one for a distribution's JSON text.
+
+    ``None`` when the two are the same (float distributions). Optuna's own distributions are read
+    without Optuna (``IntDistribution.to_external_repr`` is ``int``, ``CategoricalDistribution``'s
+    indexes its choices); any other is built by Optuna. Raises ``ValueError`` or ``KeyError`` for
+    a text that is not a distribution.
+
+    Example:
+        >>> external_form('{"name": "CategoricalDistribution", "attributes": {"choices": ["a", "b"]}}')(1.0)
+        'b'
+    """
+    doc = _loads(text)
+    if not isinstance(doc, dict):
+        raise ValueError(f"not a distribution: {text[:80]!r}")
+    kind = doc.get("name") or {"float": "FloatDistribution", "int": "IntDistribution"}.get(doc.get("type"))
+    attrs = doc.get("attributes", doc)
+    if kind == "FloatDistribution" and "low" in attrs and "high" in attrs:
+        return None
+    if kind == "IntDistribution" and "low" in attrs and "high" in attrs:
+        return int
+    choices = attrs.get("choices") if kind == "CategoricalDistribution" or doc.get("type") == "categorical" else None
+    if isinstance(choices, list) and choices:
+        return lambda value: choices[int(value)]
+    from optuna.distributions import FloatDistribution
+
+    dist = _distribution(text)
+    return None if isinstance(dist, FloatDistribution) else dist.to_external_repr
 
 
 def _epoch(iso: str | None) -> float | None:
@@ -103,8 +169,16 @@ class JournalReader:
         [3]
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, summary_attrs: Collection[str] | None = None) -> None:
+        """With ``summary_attrs``, a summary is read (``workbench ls``): trial states and values, but no parameter
+        or intermediate value, and of the trial user attributes set after a trial's creation only these (and
+        any set on the same line). The lines of the rest, most of a journal, are skipped without being decoded.
+        """
         self.path = path
+        self._skip = () if summary_attrs is None else _DETAIL_LINES
+        self._attr_lines = () if summary_attrs is None else _TRIAL_ATTR_LINES
+        #: Finds a summary attribute's name (as JSON writes it) in a line.
+        self._attr_keys = re.compile(b"|".join(re.escape(json.dumps(k).encode()) for k in summary_attrs or ()))
         self._lock = threading.Lock()
         self._reset()
 
@@ -116,7 +190,8 @@ class JournalReader:
         self._next_study_id = 0
         #: global trial id -> (study id, record); trials of deleted studies stay (ids are global)
         self._trials: list[tuple[int, TrialRecord]] = []
-        self._dists: dict[str, tuple[BaseDistribution, Any]] = {}
+        #: distribution JSON text -> its internal-to-external value function (None: the same value)
+        self._dists: dict[str, Any] = {}
         #: Lines that could not be decoded (skipped).
         self.bad_lines = 0
 
@@ -162,9 +237,11 @@ class JournalReader:
         # One tight loop with local names: this runs once per journal line (millions for big studies).
         loads, errors = _loads, _DecodeError
         trials, studies, finished = self._trials, self._studies, _FINISHED
-        convert = self._converter
+        convert, skip, attr_lines, keys = self._converter, self._skip, self._attr_lines, self._attr_keys
         for line in data.split(b"\n"):
             if not line:
+                continue
+            if skip and (line.startswith(skip) or (line.startswith(attr_lines) and not keys.search(line))):
                 continue
             try:
                 log = loads(line)
@@ -177,11 +254,12 @@ class JournalReader:
                     if rec.state in finished or sid not in studies:
                         continue
                     if op == SET_TRIAL_PARAM:
-                        dist, fn = convert(log["distribution"])
+                        text = log["distribution"]
+                        fn = convert(text)
                         name = log["param_name"]
                         value = log["param_value_internal"]
                         rec.params[name] = value if fn is None else fn(value)
-                        studies[sid].distributions[name] = dist
+                        studies[sid].distribution_json[name] = text
                     elif op == SET_TRIAL_USER_ATTR:
                         rec.user_attrs.update(log["user_attr"])
                     elif op == SET_TRIAL_INTERMEDIATE_VALUE:
@@ -195,19 +273,13 @@ class JournalReader:
             except (KeyError, TypeError, IndexError):
                 self.bad_lines += 1
 
-    def _converter(self, text: str) -> tuple[BaseDistribution, Any]:
-        """The distribution of a JSON text, and the function from its internal to its external value."""
-        found = self._dists.get(text)
-        if found is None:
-            dist = json_to_distribution(text)
-            if isinstance(dist, optuna.distributions.FloatDistribution):
-                fn = None
-            elif isinstance(dist, optuna.distributions.IntDistribution):
-                fn = int
-            else:
-                fn = dist.to_external_repr
-            found = self._dists[text] = (dist, fn)
-        return found
+    def _converter(self, text: str) -> Any:
+        """The function from the internal to the external value of a distribution's JSON text (None: same)."""
+        try:
+            return self._dists[text]
+        except KeyError:
+            fn = self._dists[text] = external_form(text)
+            return fn
 
     @staticmethod
     def _set_state(rec: TrialRecord, log: dict[str, Any]) -> None:
@@ -228,8 +300,9 @@ class JournalReader:
             study = self._studies.get(sid)
             if study is None:
                 return
-            dists = {k: self._converter(v)[0] for k, v in (log.get("distributions") or {}).items()}
-            params = {k: dists[k].to_external_repr(v) for k, v in (log.get("params") or {}).items()}
+            texts = dict(log.get("distributions") or {})
+            fns = {k: self._converter(v) for k, v in texts.items()}
+            params = {k: v if fns[k] is None else fns[k](v) for k, v in (log.get("params") or {}).items()}
             values = log.get("values")
             if values is None and log.get("value") is not None:
                 values = [log["value"]]
@@ -243,7 +316,7 @@ class JournalReader:
                 datetime_start=_epoch(log.get("datetime_start")),
                 datetime_complete=_epoch(log.get("datetime_complete")),
             )
-            study.distributions.update(dists)
+            study.distribution_json.update(texts)
             study.trials.append(rec)
             self._trials.append((sid, rec))
         elif op == SET_STUDY_USER_ATTR:
@@ -268,6 +341,8 @@ class JournalReader:
 
 def records_from_storage(storage: optuna.storages.BaseStorage) -> dict[str, StudyRecord]:
     """The same records through Optuna's API (any storage; a full read every call)."""
+    from optuna.distributions import distribution_to_json
+
     out: dict[str, StudyRecord] = {}
     for frozen in storage.get_all_studies():
         sid = frozen._study_id
@@ -277,8 +352,9 @@ def records_from_storage(storage: optuna.storages.BaseStorage) -> dict[str, Stud
             directions=[d.name.lower() for d in frozen.directions],
             user_attrs=dict(frozen.user_attrs),
         )
+        latest: dict[str, BaseDistribution] = {}
         for t in storage.get_all_trials(sid, deepcopy=False):
-            rec.distributions.update(t.distributions)
+            latest.update(t.distributions)
             rec.trials.append(
                 TrialRecord(
                     number=t.number,
@@ -291,5 +367,9 @@ def records_from_storage(storage: optuna.storages.BaseStorage) -> dict[str, Stud
                     datetime_complete=t.datetime_complete.timestamp() if t.datetime_complete else None,
                 )
             )
+        for name, dist in latest.items():
+            text = distribution_to_json(dist)
+            _DISTRIBUTIONS.setdefault(text, dist)
+            rec.distribution_json[name] = text
         out[rec.name] = rec
     return out

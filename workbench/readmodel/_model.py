@@ -4,12 +4,14 @@
 embedded store; only appended bytes are read on a refresh) or reads another Optuna storage
 through Optuna's API, and builds:
 
-- :meth:`ReadModel.experiments` — one row per experiment (what ``workbench ls`` shows);
+- :meth:`ReadModel.summaries` (plain dicts: what ``workbench ls`` shows) and
+  :meth:`ReadModel.experiments` (the same as a DataFrame) — one row per experiment;
 - :meth:`ReadModel.experiment` — an :class:`ExperimentData`: the trial table (the same
   columns as :func:`workbench.query.trials_dataframe`), the objective's intermediate values
   as a long table, the parameters' distributions, the spec document and the summary row.
 
-Every function here is read-only. :func:`store_stamp` says when any store last changed; the
+NumPy and pandas are imported where frames are built, not with this module. Every function
+here is read-only. :func:`store_stamp` says when any store last changed; the
 dashboard keys its caches on it, so nothing is read again while nothing changed.
 """
 
@@ -24,20 +26,19 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-import pandas as pd
-from optuna.distributions import BaseDistribution
+from typing import TYPE_CHECKING, Any
 
 from workbench.errors import WorkbenchError
-from workbench.query import TAIL_COLUMNS
-from workbench.readmodel._journal import COMPLETE, FAIL, PRUNED, WAITING, JournalReader, StudyRecord
+from workbench.readmodel._journal import COMPLETE, FAIL, PRUNED, WAITING, JournalReader, StudyRecord, TrialRecord
 from workbench.readmodel._journal import records_from_storage as _records_from_storage
 from workbench.search import _storage as st
-from workbench.search._warmstart import ROW_KEY_ATTR
-from workbench.tracking._common import mask_document
+from workbench.search._storage import ROW_KEY_ATTR
 from workbench.workspace import Workspace
+
+if TYPE_CHECKING:  # numpy and pandas load where frames are built: the summaries (``workbench ls``) need neither
+    import numpy as np
+    import pandas as pd
+    from optuna.distributions import BaseDistribution
 
 #: Seconds a stamp stays the same for stores that are not local files (servers).
 REMOTE_STAMP_SECONDS = 5.0
@@ -45,6 +46,10 @@ REMOTE_STAMP_SECONDS = 5.0
 TRIAL_STATES = ["Succeeded", "Pruned", "Failed", "MetricsUnavailable", "Killed", "Running", "Pending"]
 EXPERIMENT_STATES = ["Created", "Running", "Succeeded", "Failed", "Stopped"]
 FINISHED_STATES = ("Succeeded", "Pruned", "Failed", "MetricsUnavailable")
+#: The trial user attributes :func:`summary_row` reads.
+SUMMARY_TRIAL_ATTRS = (st.T_STATE, ROW_KEY_ATTR)
+#: Columns of the trial table after the parameters and metrics, in this order.
+TAIL_COLUMNS = ["started", "finished", "duration_s", "intermediate_steps", "run_id", "message", "imported"]
 
 
 def _file_of(url: str) -> Path | None:
@@ -106,14 +111,17 @@ def objective_names(doc: dict[str, Any]) -> list[str]:
     ]
 
 
-def pareto_mask(values: np.ndarray, directions: list[str]) -> np.ndarray:
+def pareto_mask(values: np.ndarray | list[list[float]], directions: list[str]) -> np.ndarray:
     """Which rows of ``values`` (n x k) are on the Pareto front (nobody is at least as good everywhere and better
     somewhere). Rows with NaN are never on it.
 
     Example:
+        >>> import numpy as np
         >>> pareto_mask(np.array([[1, 1], [2, 0], [2, 2]]), ["minimize", "minimize"]).tolist()
         [True, True, False]
     """
+    import numpy as np
+
     n = len(values)
     out = np.zeros(n, dtype=bool)
     if n == 0:
@@ -177,11 +185,14 @@ def sort_trials(trials: pd.DataFrame, by: str, ascending: bool = True) -> pd.Dat
     never ranks among the results; those trials follow, sorted the same way. Missing values go last.
 
     Example:
+        >>> import pandas as pd
         >>> t = pd.DataFrame({"number": [0, 1, 2], "state": ["Succeeded", "Pruned", "Succeeded"],
         ...                   "metrics.loss": [0.5, 0.1, 0.3]})
         >>> sort_trials(t, "metrics.loss")["number"].tolist()
         [2, 0, 1]
     """
+    import pandas as pd
+
     if not by.startswith("metrics.") or "state" not in trials.columns:
         return trials.sort_values(by, ascending=ascending, na_position="last", kind="stable")
     unranked = (trials["state"] != "Succeeded").rename("_unranked")
@@ -224,17 +235,26 @@ def trials_frame(study: StudyRecord) -> tuple[pd.DataFrame, pd.DataFrame]:
         return _trials_frame(study)
 
 
-def _trials_frame(study: StudyRecord) -> tuple[pd.DataFrame, pd.DataFrame]:
+def trial_columns(study: StudyRecord) -> dict[str, list[Any]]:
+    """The trial table as plain lists, one per column, in the order of :func:`trials_frame`'s columns.
+
+    A missing value is ``None``; ``started`` and ``finished`` are epoch seconds. Needs neither
+    NumPy nor pandas: ``workbench show`` draws its table from these.
+    """
+    with _no_gc():
+        return _trial_columns(study)
+
+
+def _trial_columns(study: StudyRecord) -> dict[str, list[Any]]:
     doc = study.user_attrs.get(st.ATTR_SPEC) or {}
     names = objective_names(doc)
     trials = study.trials
     n = len(trials)
     attrs = [t.user_attrs for t in trials]
-    numbers = np.fromiter((t.number for t in trials), dtype=np.int64, count=n)
     states = [trial_state_of(t.state, a) for t, a in zip(trials, attrs, strict=True)]
-    imported = np.fromiter((ROW_KEY_ATTR in a for a in attrs), dtype=bool, count=n)
+    imported = [ROW_KEY_ATTR in a for a in attrs]
     params = [t.params for t in trials]
-    param_keys = set(study.distributions)
+    param_keys = set(study.distribution_json)
     for p in params:  # parameters without a distribution (none in a journal; cheap to make sure)
         if not p.keys() <= param_keys:
             param_keys |= p.keys()
@@ -256,37 +276,62 @@ def _trials_frame(study: StudyRecord) -> tuple[pd.DataFrame, pd.DataFrame]:
             for m, v in zip(metric_dicts, values, strict=True)
         ]
 
-    def when(attr: str, fallback: str) -> np.ndarray:
+    def when(attr: str, fallback: str) -> list[float | None]:
         raw = [a.get(attr) or getattr(t, fallback) for a, t in zip(attrs, trials, strict=True)]
-        return np.array([float(v) if v else np.nan for v in raw], dtype=float)
+        return [float(v) if v and not known else None for v, known in zip(raw, imported, strict=True)]
 
     started, ended = when(st.T_STARTED, "datetime_start"), when(st.T_FINISHED, "datetime_complete")
-    started[imported] = np.nan
-    ended[imported] = np.nan
-    data: dict[str, Any] = {"number": numbers, "state": states}
+    data: dict[str, list[Any]] = {"number": [t.number for t in trials], "state": states}
     order = [f"{p}" for p in _spec_params(doc)]
     order += sorted(k for k in param_keys if k not in order)
     for p in order:
-        data[f"params.{p}"] = _column([d.get(p) for d in params], n) if p in param_keys else np.full(n, np.nan)
+        data[f"params.{p}"] = [d.get(p) for d in params] if p in param_keys else [None] * n
     metric_order = _metric_names(doc)
     metric_order += sorted(k for k in metric_keys if k not in metric_order)
     for m in metric_order:
-        data[f"metrics.{m}"] = _column(metric(m), n) if m in metric_keys else np.full(n, np.nan)
-    data["started"] = pd.to_datetime(started, unit="s")
-    data["finished"] = pd.to_datetime(ended, unit="s")
-    data["duration_s"] = ended - started
-    sizes = np.fromiter((len(t.intermediate) for t in trials), dtype=np.int64, count=n)
-    data["intermediate_steps"] = sizes
+        data[f"metrics.{m}"] = metric(m) if m in metric_keys else [None] * n
+    data["started"] = started
+    data["finished"] = ended
+    data["duration_s"] = [
+        e - b if b is not None and e is not None else None for b, e in zip(started, ended, strict=True)
+    ]
+    data["intermediate_steps"] = [len(t.intermediate) for t in trials]
     data["run_id"] = [str(a.get(st.T_RUN_ID, "")) for a in attrs]
     data["message"] = [str(a.get(st.T_MESSAGE, "")) for a in attrs]
     data["imported"] = imported
+    return data
+
+
+def _trials_frame(study: StudyRecord) -> tuple[pd.DataFrame, pd.DataFrame]:
+    import numpy as np
+    import pandas as pd
+
+    columns = _trial_columns(study)
+    n = len(columns["number"])
+    numbers = np.array(columns["number"], dtype=np.int64)
+    sizes = np.array(columns["intermediate_steps"], dtype=np.int64)
+    states = columns["state"]
+
+    def seconds(values: list[float | None]) -> np.ndarray:
+        return np.array([np.nan if v is None else v for v in values], dtype=float)
+
+    started, ended = seconds(columns["started"]), seconds(columns["finished"])
+    data: dict[str, Any] = {"number": numbers, "state": states}
+    for key, values in columns.items():
+        if key.startswith(("params.", "metrics.")):
+            data[key] = _column(values, n)
+    data["started"] = pd.to_datetime(started, unit="s")
+    data["finished"] = pd.to_datetime(ended, unit="s")
+    data["duration_s"] = ended - started
+    data["intermediate_steps"] = sizes
+    data["run_id"] = columns["run_id"]
+    data["message"] = columns["message"]
+    data["imported"] = np.array(columns["imported"], dtype=bool)
     frame = pd.DataFrame(data)
-    frame = frame[
-        ["number", "state", *[c for c in frame.columns if c.startswith(("params.", "metrics."))], *TAIL_COLUMNS]
-    ]
     if n and not (np.diff(numbers) > 0).all():
         frame = frame.sort_values("number", kind="stable").reset_index(drop=True)
 
+    trials = study.trials
     steps: list[int] = []
     vals: list[float] = []
     for t in trials:
@@ -316,6 +361,8 @@ def _column(values: list[Any] | None, n: int) -> Any:
 
     Whole numbers give an ``int64`` column when none is missing; numbers (not booleans) a float column.
     """
+    import numpy as np
+
     if values is None:
         return np.full(n, np.nan)
     kinds = set(map(type, values))
@@ -335,6 +382,92 @@ def _column(values: list[Any] | None, n: int) -> Any:
     return np.array(values, dtype=object)
 
 
+def _complete(study: StudyRecord) -> list[TrialRecord]:
+    return [t for t in study.trials if t.state == COMPLETE and t.values is not None]
+
+
+def best_trial_of(study: StudyRecord) -> TrialRecord | None:
+    """The best Succeeded trial of a single-objective study (the first of equals, as Optuna's ``best_trial``)."""
+    sign = -1.0 if study.directions[0] == "maximize" else 1.0
+    best = None
+    for t in _complete(study):
+        v = t.values[0] if t.values else None
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            continue
+        if best is None or sign * v < sign * best.values[0]:
+            best = t
+    return best
+
+
+def pareto_front(study: StudyRecord) -> list[TrialRecord]:
+    """The Succeeded trials on the Pareto front of a multi-objective study, in trial order (``study.best_trials``).
+
+    Two objectives (the common case) are swept in pure Python; more go through :func:`pareto_mask` (NumPy).
+    """
+    complete = _complete(study)
+    if not complete:
+        return []
+    on_front = _front([t.values for t in complete], list(study.directions))
+    return sorted((t for t, on in zip(complete, on_front, strict=True) if on), key=lambda t: t.number)
+
+
+def pareto_ranks(values: list[list[float] | None], directions: list[str], enough: int | None = None) -> list[float]:
+    """Each row's non-domination rank: 0 on the Pareto front, 1 on the front of what is left, and so on.
+
+    ``inf`` for a row that is ``None`` or holds NaN (a trial without results), and, with ``enough``, for the
+    rows left once the first fronts hold that many (``workbench show`` draws only the best few).
+
+    Example:
+        >>> pareto_ranks([[1, 1], [2, 0], [2, 2], None], ["minimize", "minimize"])
+        [0, 0, 1, inf]
+    """
+    ranks = [math.inf] * len(values)
+    left = [i for i, v in enumerate(values) if v is not None and not any(x != x for x in v)]
+    rank = ranked = 0
+    while left and (enough is None or ranked < enough):
+        on_front = _front([values[i] for i in left], directions)
+        for i, on in zip(left, on_front, strict=True):
+            if on:
+                ranks[i] = rank
+        ranked += sum(on_front)
+        left = [i for i, on in zip(left, on_front, strict=True) if not on]
+        rank += 1
+    return ranks
+
+
+def _front(values: list[Any], directions: list[str]) -> list[bool]:
+    """:func:`pareto_mask` as a list: in pure Python for two objectives, with NumPy for more."""
+    if len(directions) == 2:
+        return _front_of_two(values, directions)
+    return pareto_mask(values, directions).tolist()
+
+
+def _front_of_two(values: list[list[float]], directions: list[str]) -> list[bool]:
+    """:func:`pareto_mask` of two objectives in O(n log n), without NumPy.
+
+    Points sorted by the first objective, then the second: a point is on the front when no point with a
+    smaller first value has a second value as good as its own, and none with the same first value a better one.
+    """
+    sign = [1.0 if d == "minimize" else -1.0 for d in directions]
+    points = []
+    for i, v in enumerate(values):
+        a, b = float(v[0]) * sign[0], float(v[1]) * sign[1]
+        if a == a and b == b:  # rows with NaN are never on the front
+            points.append((a, b, i))
+    points.sort()
+    out = [False] * len(values)
+    best_before = math.inf  # the best second value among points with a smaller first value
+    k = 0
+    while k < len(points):
+        first, group_best = points[k][0], points[k][1]  # sorted: the group's best second value comes first
+        while k < len(points) and points[k][0] == first:
+            _, b, i = points[k]
+            out[i] = b == group_best and b < best_before
+            k += 1
+        best_before = min(best_before, group_best)
+    return out
+
+
 def summary_row(study: StudyRecord, workspace: Workspace, frame: pd.DataFrame | None = None) -> dict[str, Any]:
     """The experiment's line of ``workbench ls`` (the fields of ``query.ExperimentRow``), as a dict."""
     attrs = study.user_attrs
@@ -344,10 +477,7 @@ def summary_row(study: StudyRecord, workspace: Workspace, frame: pd.DataFrame | 
     imported = 0
     best_value: float | None = None
     best_trial: int | None = None
-    complete = []
     for t in study.trials:
-        if t.state == COMPLETE and t.values is not None:
-            complete.append(t)
         if ROW_KEY_ATTR in t.user_attrs:
             imported += 1
             continue
@@ -355,20 +485,12 @@ def summary_row(study: StudyRecord, workspace: Workspace, frame: pd.DataFrame | 
         counts[s] = counts.get(s, 0) + 1
     directions = list(study.directions)
     front = 0
-    if complete and len(directions) == 1:
-        sign = -1.0 if directions[0] == "maximize" else 1.0
-        best = None
-        for t in complete:
-            v = t.values[0] if t.values else None
-            if v is None or (isinstance(v, float) and math.isnan(v)):
-                continue
-            if best is None or sign * v < sign * best.values[0]:
-                best = t
+    if len(directions) == 1:
+        best = best_trial_of(study)
         if best is not None:
             best_value, best_trial = float(best.values[0]), best.number
-    elif complete:
-        values = np.array([t.values for t in complete], dtype=float)
-        front = int(pareto_mask(values, directions).sum())
+    else:
+        front = len(pareto_front(study))
     state = str(attrs.get(st.ATTR_STATE, "Created"))
     if state == "Running" and not st.ExperimentLock(workspace.locks, study.name).is_held_elsewhere():
         if workspace.optuna_url.startswith("journal://"):
@@ -412,11 +534,16 @@ class ReadModel:
         True
     """
 
-    def __init__(self, workspace: Workspace) -> None:
+    def __init__(self, workspace: Workspace, details: bool = True) -> None:
+        """``details=False``: for :meth:`summaries` only (``workbench ls``): the embedded journal's trials are read
+        without their parameters, intermediate values and the user attributes a summary does not use.
+        """
         self.workspace = workspace
+        self.details = details
         self._lock = threading.Lock()
         url = workspace.optuna_url
-        self._reader = JournalReader(url[len("journal://") :]) if url.startswith("journal://") else None
+        summary = None if details else SUMMARY_TRIAL_ATTRS
+        self._reader = JournalReader(url[len("journal://") :], summary) if url.startswith("journal://") else None
         self._storage: Any = None
 
     def stamp(self) -> tuple[Any, ...]:
@@ -438,16 +565,27 @@ class ReadModel:
             raise WorkbenchError(f"no experiment named {name!r} in {self.workspace.home} (experiments: {known})")
         return found
 
+    def summaries(self) -> list[dict[str, Any]]:
+        """One :func:`summary_row` per experiment, newest first (never started last), as plain dicts.
+
+        What ``workbench ls`` prints: it needs no pandas.
+        """
+        rows = [summary_row(s, self.workspace) for s in self.studies().values()]
+        rows.sort(key=lambda r: (r["started"] is None, -(r["started"] or 0.0)))
+        return rows
+
     def experiments(self) -> pd.DataFrame:
         """One row per experiment, newest first: the fields of ``workbench ls`` and ``trials``, ``killed``, ``goal``,
         ``archived`` (archived experiments are listed too: the dashboard hides them unless asked)."""
-        rows = [summary_row(s, self.workspace) for s in self.studies().values()]
-        frame = pd.DataFrame(rows, columns=_SUMMARY_COLUMNS)
-        if len(frame):
-            frame = frame.sort_values("started", ascending=False, na_position="last", kind="stable")
-        return frame.reset_index(drop=True)
+        import pandas as pd
+
+        return pd.DataFrame(self.summaries(), columns=_SUMMARY_COLUMNS)
 
     def experiment(self, name: str) -> ExperimentData:
+        from workbench.tracking._common import mask_document
+
+        if not self.details:
+            raise ValueError("a ReadModel made with details=False reads summaries only; experiment() needs details")
         study = self.study(name)
         trials, inter = trials_frame(study)
         doc = study.user_attrs.get(st.ATTR_SPEC) or {}

@@ -10,11 +10,12 @@ import socket
 import threading
 import time
 from pathlib import Path
-from typing import IO, Any
-
-import optuna
+from typing import IO, TYPE_CHECKING, Any
 
 from workbench.errors import WorkbenchError
+
+if TYPE_CHECKING:  # Optuna is imported where a storage is opened: reading these names stays light
+    import optuna
 
 log = logging.getLogger("workbench.storage")
 
@@ -40,6 +41,8 @@ T_MESSAGE = "workbench.message"
 T_REQUEUED_FROM = "workbench.requeued_from"
 T_STARTED = "workbench.started"
 T_FINISHED = "workbench.finished"
+#: A finished trial imported from ``warmStart.csv``: the digest of its CSV row (:mod:`workbench.search._warmstart`).
+ROW_KEY_ATTR = "workbench.warm_start_key"
 #: The controller that asked the trial (its id; its heartbeat is ``ATTR_CONTROLLER_PREFIX + id``).
 T_CONTROLLER = "workbench.controller"
 #: Study user attribute per controller of a shared store: ``{"heartbeat", "timeout", "host", "pid", ...}``.
@@ -48,6 +51,8 @@ ATTR_CONTROLLER_PREFIX = "workbench.controller."
 
 def open_storage(url: str) -> optuna.storages.BaseStorage:
     """``journal:///abs/path`` (the embedded default) or any SQLAlchemy URL Optuna accepts."""
+    import optuna
+
     if url.startswith("journal://"):
         path = Path(url[len("journal://") :])
         if not path.parent.is_dir():

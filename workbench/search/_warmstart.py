@@ -58,12 +58,11 @@ from optuna.trial import TrialState
 
 from workbench.errors import SpecError
 from workbench.search._space import coerce_value, distributions, space_signature
+from workbench.search._storage import ROW_KEY_ATTR
 from workbench.spec._experiment import ExperimentSpec
 
 #: Study user attr holding the digest of the warm-start inputs last applied.
 WARM_STARTED_ATTR = "workbench.warm_started"
-#: Trial user attr holding the digest of the CSV row a trial was imported from.
-ROW_KEY_ATTR = "workbench.warm_start_key"
 
 _STATES = {
     "succeeded": ("Succeeded", TrialState.COMPLETE),
