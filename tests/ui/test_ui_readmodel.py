@@ -131,6 +131,34 @@ def test_journal_reader_reads_every_distribution_kind_without_optuna(tmp_path: P
     assert out.splitlines() == ["[('a', 3), ('b', 'q')]", "False"]
 
 
+def test_pareto_ranks_peel_fronts_like_pareto_mask() -> None:
+    """Non-domination ranks (``show`` ranks a multi-objective table by them): each front is pareto_mask of what is
+    left; rows without values rank last; with ``enough``, peeling stops once the first fronts hold that many."""
+    import random
+
+    import numpy as np
+
+    rng = random.Random(11)
+    for k in (2, 3):
+        directions = ["minimize", "maximize", "minimize"][:k]
+        values = [[rng.randint(0, 6) for _ in range(k)] if rng.random() > 0.1 else None for _ in range(60)]
+        expected = [math.inf] * len(values)
+        left = [i for i, v in enumerate(values) if v is not None]
+        rank = 0
+        while left:
+            on = rm.pareto_mask(np.array([values[i] for i in left], dtype=float), directions)
+            for i, front in zip(left, on, strict=True):
+                if front:
+                    expected[i] = rank
+            left = [i for i, front in zip(left, on, strict=True) if not front]
+            rank += 1
+        assert rm.pareto_ranks(values, directions) == expected
+        partial = rm.pareto_ranks(values, directions, enough=10)
+        kept = [r for r in partial if r != math.inf]
+        assert len(kept) >= 10 and all(r == e for r, e in zip(partial, expected, strict=True) if r != math.inf)
+        assert len([e for e in expected if e < max(kept)]) < 10  # no more fronts than needed
+
+
 def test_pareto_front_of_two_objectives_is_pareto_mask_without_numpy() -> None:
     """The pure-Python sweep of ``ls`` and ``show`` for two objectives: the NumPy front, with ties and NaN too."""
     import random
